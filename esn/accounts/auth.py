@@ -1,0 +1,145 @@
+"""Who is asking: cookie sessions, bearer tokens, CSRF policy, and the daily visit event.
+
+A request that carries ``Authorization: Bearer`` is authenticated by that token alone (any
+cookie is ignored), and such requests are exempt from CSRF because a browser never adds the
+header on its own. Every other unsafe request made with a signed-in session must carry the
+CSRF token, as must the sign-in itself (login CSRF).
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from flask import Flask, g, request
+from flask_login import current_user
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from esn.accounts.models import ApiToken, User
+from esn.accounts.tokens import TOKEN_PREFIX, token_digest
+from esn.api.problems import Problem
+from esn.clock import now
+from esn.database import write_intent
+from esn.extensions import csrf, db, login_manager
+from esn.usage import kinds
+from esn.usage.recorder import record_usage
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Endpoints that need CSRF protection even without a signed-in session.
+CSRF_ANONYMOUS_ENDPOINTS = {"accounts.sign_in"}
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return value.strip()
+
+
+@login_manager.user_loader
+def _load_from_session(session_id: str) -> User | None:
+    if _bearer() is not None:
+        return None  # a bearer request is authenticated by its token only
+    user_id, _, epoch = session_id.partition(":")
+    if not user_id.isdigit() or not epoch.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.is_active or user.auth_epoch != int(epoch):
+        return None
+    g.auth_method = "session"
+    return user
+
+
+@login_manager.request_loader
+def _load_from_bearer(_request: object) -> User | None:
+    token = _bearer()
+    if token is None:
+        return None
+    g.auth_error = "The API token is invalid, expired or revoked."
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+        return None
+    moment = now()
+    row = db.session.execute(
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(
+            ApiToken.token_hash == token_digest(token),
+            ApiToken.revoked_at.is_(None),
+            or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > moment),
+        )
+    ).first()
+    if row is None:
+        return None
+    api_token, user = row
+    if not user.is_active:
+        g.auth_error = "This account is deactivated."
+        return None
+    g.auth_method = "token"
+    g.api_token_id = api_token.id
+    return cast(User, user)
+
+
+def signed_in_user() -> User | None:
+    if current_user.is_authenticated:
+        return cast(User, current_user._get_current_object())
+    return None
+
+
+def require_user() -> User:
+    """The signed-in, active person, or a 401 problem."""
+    user = signed_in_user()
+    if user is None:
+        detail = getattr(g, "auth_error", None) or "Sign in, or send a personal API token."
+        raise Problem(
+            401,
+            "Unauthorized",
+            detail,
+            kind="unauthenticated",
+            headers={"WWW-Authenticate": 'Bearer realm="esn"'},
+        )
+    return user
+
+
+def _csrf_policy() -> None:
+    if request.method in SAFE_METHODS or _bearer() is not None:
+        return
+    if request.endpoint in CSRF_ANONYMOUS_ENDPOINTS or current_user.is_authenticated:
+        csrf.protect()
+
+
+def _record_visit() -> None:
+    """Record ``account:session:visit`` on a person's first authenticated request of the day.
+
+    A conditional update makes it at most once per person per day across processes. A request
+    that writes anyway records it in its own transaction; a read-only request uses a separate
+    short transaction, so reads never hold SQLite's write lock.
+    """
+    user = signed_in_user()
+    if user is None or user.is_bot:
+        return
+    today = now().date()
+    if user.last_visit_on == today:
+        return
+    claim = (
+        update(User)
+        .where(User.id == user.id, or_(User.last_visit_on.is_(None), User.last_visit_on < today))
+        .values(last_visit_on=today)
+        .execution_options(synchronize_session=False)
+    )
+    if request.method not in SAFE_METHODS:
+        if db.session.execute(claim).rowcount == 1:
+            record_usage(kinds.VISIT, user)
+        return
+    with write_intent(), Session(db.engine) as session, session.begin():
+        if session.execute(claim).rowcount == 1:
+            record_usage(kinds.VISIT, user, session=session)
+
+
+def init_auth(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.session_protection = "basic"
+    # No redirects: the API answers 401 itself (see require_user).
+    login_manager.unauthorized_handler(require_user)
+    app.before_request(_csrf_policy)
+    app.before_request(_record_visit)

@@ -1,0 +1,8 @@
+"""Imports every feature's tables so that ``Base.metadata`` is complete (migrations, tests)."""
+
+from esn.accounts import models as accounts_models
+from esn.directory import models as directory_models
+from esn.outbox import models as outbox_models
+from esn.usage import models as usage_models
+
+__all__ = ["accounts_models", "directory_models", "outbox_models", "usage_models"]
