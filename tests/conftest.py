@@ -184,6 +184,8 @@ class ApiClient:
 
 
 def make_user(email: str, *, roles: list[str] | None = None, password: str | None = PASSWORD, **fields: Any) -> User:
+    # Start from a fresh transaction: on SQLite a write on a stale read snapshot is refused.
+    db.session.rollback()
     user = do_create_user(None, {"email": email, "display_name": fields.pop("display_name", email.split("@")[0].title()),
                                  "roles": roles or ["employee"], "password": password, **fields})
     db.session.commit()
@@ -222,3 +224,14 @@ def employee_api(app: Flask, employee: User) -> ApiClient:
     client = ApiClient(app)
     assert client.sign_in(employee.email).status_code == 200
     return client
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say once, plainly, why tests were skipped (PostgreSQL or Redis not configured)."""
+    reasons: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    for reason, count in sorted(reasons.items()):
+        terminalreporter.write_line(f"{count} tests skipped — {reason}")
