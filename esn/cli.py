@@ -35,6 +35,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(worker)
     app.cli.add_command(outbox_cli)
     app.cli.add_command(init_instance)
+    app.cli.add_command(api_spec)
 
 
 # --- users ---------------------------------------------------------------------------------
@@ -197,6 +198,15 @@ def outbox_status() -> None:
     from esn.outbox.dispatch import status
 
     click.echo(json.dumps(status(db.session)))
+
+
+@click.command("api-spec")
+@with_appcontext
+def api_spec() -> None:
+    """Print the OpenAPI 3.1 document."""
+    from esn.api.routes import openapi_document
+
+    click.echo(json.dumps(openapi_document(), indent=1))
 
 
 def instance_file(name: str) -> Path:
