@@ -81,7 +81,11 @@ def register_extensions(app: Flask) -> None:
     with app.app_context():
         configure_engine(db.engine, busy_timeout_s=app.config["SQLITE_BUSY_TIMEOUT"])
     migrate.init_app(
-        app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True,
+        app,
+        db,
+        directory=MIGRATIONS_DIR,
+        render_as_batch=True,
+        compare_type=True,
         render_item=render_migration_item,
     )
     csrf.init_app(app)
@@ -130,8 +134,12 @@ def register_request_hooks(app: Flask) -> None:
         # the database refused. Nothing was written.
         db.session.rollback()
         return problem_response(
-            Problem(409, "Conflict", "The change conflicts with data written at the same time; "
-                    "reload and try again.", kind="conflict")
+            Problem(
+                409,
+                "Conflict",
+                "The change conflicts with data written at the same time; reload and try again.",
+                kind="conflict",
+            )
         )
 
     @app.after_request

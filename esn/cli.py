@@ -49,20 +49,31 @@ def users() -> None:
 @users.command("import")
 @click.argument("file", type=click.File("r", encoding="utf-8-sig"))
 @click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
-@click.option("--skip-invalid", is_flag=True, help="Import the valid rows even if some are invalid.")
-@click.option("--deactivate-missing", is_flag=True,
-              help="Deactivate people whose employee number is not in the file.")
+@click.option(
+    "--skip-invalid", is_flag=True, help="Import the valid rows even if some are invalid."
+)
+@click.option(
+    "--deactivate-missing",
+    is_flag=True,
+    help="Deactivate people whose employee number is not in the file.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
 @with_appcontext
-def import_users(file: Any, dry_run: bool, skip_invalid: bool, deactivate_missing: bool,
-                 as_json: bool) -> None:
+def import_users(
+    file: Any, dry_run: bool, skip_invalid: bool, deactivate_missing: bool, as_json: bool
+) -> None:
     """Import departments and people from the HR system's CSV FILE (columns: docs/operations.md)."""
     from esn.accounts.importer import import_people
 
     started = time.perf_counter()
     with write_intent():
-        report = import_people(file.read(), actor=None, dry_run=dry_run,
-                               skip_invalid=skip_invalid, deactivate_missing=deactivate_missing)
+        report = import_people(
+            file.read(),
+            actor=None,
+            dry_run=dry_run,
+            skip_invalid=skip_invalid,
+            deactivate_missing=deactivate_missing,
+        )
         if report.applied:
             db.session.commit()
         else:
@@ -76,16 +87,20 @@ def import_users(file: Any, dry_run: bool, skip_invalid: bool, deactivate_missin
             click.echo(f"line {err.line}{where}: {err.message}", err=True)
         if len(report.errors) > 50:
             click.echo(f"... and {len(report.errors) - 50} more errors", err=True)
-        changed = report.users_created + report.users_updated + report.users_deactivated \
-            + report.departments_created + report.departments_updated
+        changed = (
+            report.users_created
+            + report.users_updated
+            + report.users_deactivated
+            + report.departments_created
+            + report.departments_updated
+        )
         verdict = "applied" if report.applied else ("dry run" if dry_run else "NOT applied")
         click.echo(
             f"{verdict}: {report.rows} rows in {elapsed:.2f}s; departments created "
             f"{report.departments_created}, updated {report.departments_updated}; people created "
             f"{report.users_created}, updated {report.users_updated}, unchanged "
             f"{report.users_unchanged}, deactivated {report.users_deactivated}; invalid rows "
-            f"{len({e.line for e in report.errors})}"
-            + ("" if changed else " — no changes")
+            f"{len({e.line for e in report.errors})}" + ("" if changed else " — no changes")
         )
     if report.errors and not report.applied and not dry_run:
         sys.exit(1)
@@ -97,7 +112,9 @@ def import_users(file: Any, dry_run: bool, skip_invalid: bool, deactivate_missin
 @click.option("--role", "roles", multiple=True, help="employee, moderator, …, admin (repeatable)")
 @click.option("--password", default=None, help="Omit to generate one (printed once).")
 @with_appcontext
-def create_user(email: str, display_name: str, roles: tuple[str, ...], password: str | None) -> None:
+def create_user(
+    email: str, display_name: str, roles: tuple[str, ...], password: str | None
+) -> None:
     """Create a person, e.g. the first administrator."""
     from pydantic import ValidationError
 
@@ -108,8 +125,10 @@ def create_user(email: str, display_name: str, roles: tuple[str, ...], password:
     generated = password is None
     password = password or secrets.token_urlsafe(12)
     try:
-        body = UserCreate(email=email, display_name=display_name,
-                          roles=list(roles) or ["employee"], password=password)  # type: ignore[arg-type]
+        body = UserCreate.model_validate(
+            {"email": email, "display_name": display_name,
+             "roles": list(roles) or ["employee"], "password": password}
+        )
         with write_intent():
             user = check_create_user(None, body.model_dump())
             db.session.commit()
@@ -138,14 +157,23 @@ def init_instance(admin_email: str) -> None:
     upgrade()
     secret_file = instance_file("initial-admin.txt")
     with write_intent():
-        has_admin = db.session.scalar(select(UserRole.user_id).where(UserRole.role == Role.admin).limit(1))
+        has_admin = db.session.scalar(
+            select(UserRole.user_id).where(UserRole.role == Role.admin).limit(1)
+        )
         if has_admin is None:
             password = secrets.token_urlsafe(12)
             existing = db.session.scalar(select(User).where(User.email == admin_email))
             if existing is not None:
                 raise click.ClickException(f"{admin_email} exists but is not an administrator")
-            do_create_user(None, {"email": admin_email, "display_name": "Administrator",
-                                  "roles": [Role.admin, Role.employee], "password": password})
+            do_create_user(
+                None,
+                {
+                    "email": admin_email,
+                    "display_name": "Administrator",
+                    "roles": [Role.admin, Role.employee],
+                    "password": password,
+                },
+            )
             db.session.commit()
             secret_file.touch(mode=0o600)
             secret_file.write_text(f"{admin_email}\n{password}\n")
@@ -197,7 +225,7 @@ def outbox_cli() -> None:
 def outbox_status() -> None:
     from esn.outbox.dispatch import status
 
-    click.echo(json.dumps(status(db.session)))
+    click.echo(json.dumps(status(db.session())))
 
 
 @click.command("api-spec")

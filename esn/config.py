@@ -87,7 +87,7 @@ def load(
     if not settings["DATABASE_URL"]:
         db_file = Path(settings["INSTANCE_PATH"]) / "esn.sqlite3"
         settings["DATABASE_URL"] = f"sqlite:///{db_file}"
-    if settings["PASSWORD_HASH_COST"] == "low" and not settings["TESTING"]:
+    if settings["PASSWORD_HASH_COST"] == "low" and not settings["TESTING"]:  # noqa: S105
         raise ValueError("PASSWORD_HASH_COST=low is only allowed in tests")
     if settings["OUTBOX_DISPATCH"] not in {"thread", "sync", "off"}:
         raise ValueError("OUTBOX_DISPATCH must be one of thread, sync, off")

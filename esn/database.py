@@ -21,7 +21,9 @@ from sqlalchemy.types import TypeDecorator
 
 SAFE_WRITE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-_write_intent: contextvars.ContextVar[bool] = contextvars.ContextVar("esn_write_intent", default=False)
+_write_intent: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "esn_write_intent", default=False
+)
 
 # A 64-bit key everywhere; on SQLite an INTEGER PRIMARY KEY (the rowid alias) is already 64-bit
 # and only that spelling autoincrements.

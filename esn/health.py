@@ -43,8 +43,13 @@ def readyz() -> Response:
         return _json({"status": "unavailable", "database": "unreachable"}, 503)
     if expected != current:
         return _json(
-            {"status": "unavailable", "database": "ok", "migrations": "pending",
-             "expected": sorted(expected), "current": sorted(current)},
+            {
+                "status": "unavailable",
+                "database": "ok",
+                "migrations": "pending",
+                "expected": sorted(expected),
+                "current": sorted(current),
+            },
             503,
         )
     return _json({"status": "ok", "database": "ok", "migrations": "current"}, 200)

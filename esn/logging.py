@@ -62,7 +62,9 @@ def configure_logging(app: Flask) -> None:
                 "method": request.method,
                 "path": request.path,
                 "status": response.status_code,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2)
+                if started
+                else None,
                 "user_id": getattr(user, "id", None),
             },
         )

@@ -24,12 +24,16 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:  # a test hands over its own connection
-        context.configure(connection=connection, target_metadata=target_db.metadata, **migrate_config)
+        context.configure(
+            connection=connection, target_metadata=target_db.metadata, **migrate_config
+        )
         with context.begin_transaction():
             context.run_migrations()
         return
     with target_db.engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=target_db.metadata, **migrate_config)
+        context.configure(
+            connection=connection, target_metadata=target_db.metadata, **migrate_config
+        )
         with context.begin_transaction():
             context.run_migrations()
 

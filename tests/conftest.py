@@ -74,7 +74,9 @@ def postgresql_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated PostgreSQL schema of this test process; skips when none is configured."""
     base = postgresql_base_url()
     if base is None:
-        pytest.skip(f"PostgreSQL tests skipped: set {PG_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
+        pytest.skip(
+            f"PostgreSQL tests skipped: set {PG_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
+        )
     schema = f"esn_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{uuid.uuid4().hex[:8]}"
     admin = create_engine(base)
     try:
@@ -150,12 +152,22 @@ class ApiClient:
 
     def sign_in(self, email: str, password: str = PASSWORD) -> Any:
         self.refresh_csrf()
-        response = self.request("POST", "/api/v1/auth/sign-in", json={"email": email, "password": password})
+        response = self.request(
+            "POST", "/api/v1/auth/sign-in", json={"email": email, "password": password}
+        )
         if response.status_code == 200:
             self.csrf_token = response.get_json()["csrf_token"]
         return response
 
-    def request(self, method: str, path: str, *, csrf: bool = True, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        csrf: bool = True,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
         headers = dict(headers or {})
         if self.token:
             headers.setdefault("Authorization", f"Bearer {self.token}")
@@ -164,7 +176,12 @@ class ApiClient:
         # Run the request outside the test's app context, as a server would: the request gets
         # its own app context and database session, torn down when it ends.
         return contextvars.Context().run(
-            self.client.open, path, method=method, headers=headers, base_url="https://localhost", **kwargs
+            self.client.open,
+            path,
+            method=method,
+            headers=headers,
+            base_url="https://localhost",
+            **kwargs,
         )
 
     def get(self, path: str, **kw: Any) -> Any:
@@ -183,11 +200,21 @@ class ApiClient:
         return self.request("DELETE", path, **kw)
 
 
-def make_user(email: str, *, roles: list[str] | None = None, password: str | None = PASSWORD, **fields: Any) -> User:
+def make_user(
+    email: str, *, roles: list[str] | None = None, password: str | None = PASSWORD, **fields: Any
+) -> User:
     # Start from a fresh transaction: on SQLite a write on a stale read snapshot is refused.
     db.session.rollback()
-    user = do_create_user(None, {"email": email, "display_name": fields.pop("display_name", email.split("@")[0].title()),
-                                 "roles": roles or ["employee"], "password": password, **fields})
+    user = do_create_user(
+        None,
+        {
+            "email": email,
+            "display_name": fields.pop("display_name", email.split("@")[0].title()),
+            "roles": roles or ["employee"],
+            "password": password,
+            **fields,
+        },
+    )
     db.session.commit()
     return user
 

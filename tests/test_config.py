@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import stat
-from datetime import UTC, datetime, timezone, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -27,8 +27,14 @@ def test_bad_environment_values_are_refused():
 
 
 def test_postgresql_url_switches_the_backend(tmp_path):
-    app = create_app({"DATABASE_URL": "postgresql+psycopg://u@127.0.0.1:1/x", "INSTANCE_PATH": str(tmp_path),
-                      "LOG_FORMAT": "text", "TESTING": True})
+    app = create_app(
+        {
+            "DATABASE_URL": "postgresql+psycopg://u@127.0.0.1:1/x",
+            "INSTANCE_PATH": str(tmp_path),
+            "LOG_FORMAT": "text",
+            "TESTING": True,
+        }
+    )
     assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql+psycopg://")
 
 

@@ -49,8 +49,16 @@ def _fresh_url(backend: str, tmp_path: Path) -> tuple[str, callable]:
 def test_upgrade_downgrade_upgrade(backend, tmp_path):
     url, cleanup = _fresh_url(backend, tmp_path)
     try:
-        app = create_app({"TESTING": True, "DATABASE_URL": url, "INSTANCE_PATH": str(tmp_path),
-                          "SECRET_KEY": "x", "LOG_FORMAT": "text", "PASSWORD_HASH_COST": "low"})
+        app = create_app(
+            {
+                "TESTING": True,
+                "DATABASE_URL": url,
+                "INSTANCE_PATH": str(tmp_path),
+                "SECRET_KEY": "x",
+                "LOG_FORMAT": "text",
+                "PASSWORD_HASH_COST": "low",
+            }
+        )
         with app.app_context():
             upgrade()
             assert "usage_events" in inspect(db.engine).get_table_names()

@@ -8,11 +8,11 @@ CSRF token, as must the sign-in itself (login CSRF).
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from flask import Flask, g, request
 from flask_login import current_user
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 
 from esn.accounts.models import ApiToken, User
@@ -108,6 +108,10 @@ def _csrf_policy() -> None:
         csrf.protect()
 
 
+def _rowcount(result: Any) -> int:
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
 def _record_visit() -> None:
     """Record ``account:session:visit`` on a person's first authenticated request of the day.
 
@@ -128,11 +132,11 @@ def _record_visit() -> None:
         .execution_options(synchronize_session=False)
     )
     if request.method not in SAFE_METHODS:
-        if db.session.execute(claim).rowcount == 1:
+        if _rowcount(db.session.execute(claim)) == 1:
             record_usage(kinds.VISIT, user)
         return
     with write_intent(), Session(db.engine) as session, session.begin():
-        if session.execute(claim).rowcount == 1:
+        if _rowcount(session.execute(claim)) == 1:
             record_usage(kinds.VISIT, user, session=session)
 
 

@@ -91,7 +91,15 @@ class UserRole(Base):
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     role: Mapped[Role] = mapped_column(
-        Enum(Role, name="role", native_enum=False, create_constraint=True, length=32, validate_strings=True), primary_key=True
+        Enum(
+            Role,
+            name="role",
+            native_enum=False,
+            create_constraint=True,
+            length=32,
+            validate_strings=True,
+        ),
+        primary_key=True,
     )
 
 

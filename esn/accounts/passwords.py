@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from flask import current_app
@@ -33,10 +35,8 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
     hasher = _hasher()
     if stored_hash is None:
         dummy = current_app.extensions["esn.password_dummy_hash"]
-        try:
+        with contextlib.suppress(VerificationError, InvalidHashError):
             hasher.verify(dummy, password + "\x00never")
-        except (VerificationError, InvalidHashError):
-            pass
         return False
     try:
         return hasher.verify(stored_hash, password)

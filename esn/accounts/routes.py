@@ -49,8 +49,15 @@ def _signin_account_key() -> str:
 # --- session --------------------------------------------------------------------------------
 
 
-@operation(bp, "/auth/session", "GET", summary="Who am I, and the CSRF token", tags=["auth"],
-           auth="public", response=SessionState)
+@operation(
+    bp,
+    "/auth/session",
+    "GET",
+    summary="Who am I, and the CSRF token",
+    tags=["auth"],
+    auth="public",
+    response=SessionState,
+)
 def get_session() -> SessionState:
     """Call this first from a browser: it sets the session cookie and returns the CSRF token to
     send as ``X-CSRFToken`` with every unsafe request made with that cookie."""
@@ -58,17 +65,25 @@ def get_session() -> SessionState:
     return SessionState(user=Me.model_validate(user) if user else None, csrf_token=generate_csrf())
 
 
-@operation(bp, "/auth/sign-in", "POST", summary="Sign in with e-mail and password",
-           tags=["auth"], auth="public", body=SignIn, response=SessionState,
-           responses={401: "Wrong e-mail address or password.", 429: "Too many attempts."},
-           decorators=[
-               limiter.limit(lambda: current_app.config["SIGNIN_LIMIT_PER_IP"]),
-               limiter.limit(
-                   lambda: current_app.config["SIGNIN_LIMIT_PER_ACCOUNT"],
-                   key_func=_signin_account_key,
-                   deduct_when=lambda response: response.status_code == 401,
-               ),
-           ])
+@operation(
+    bp,
+    "/auth/sign-in",
+    "POST",
+    summary="Sign in with e-mail and password",
+    tags=["auth"],
+    auth="public",
+    body=SignIn,
+    response=SessionState,
+    responses={401: "Wrong e-mail address or password.", 429: "Too many attempts."},
+    decorators=[
+        limiter.limit(lambda: current_app.config["SIGNIN_LIMIT_PER_IP"]),
+        limiter.limit(
+            lambda: current_app.config["SIGNIN_LIMIT_PER_ACCOUNT"],
+            key_func=_signin_account_key,
+            deduct_when=lambda response: response.status_code == 401,
+        ),
+    ],
+)
 def sign_in(body: SignIn) -> SessionState:
     """Needs the CSRF token from ``GET /auth/session``. The session is renewed on success (new
     cookie contents, new CSRF token), so nothing from before the sign-in carries over."""
@@ -97,8 +112,15 @@ def get_me() -> Me:
     return Me.model_validate(require_user())
 
 
-@operation(bp, "/me/password", "PUT", summary="Change my password", tags=["me"],
-           body=PasswordChange, status=204)
+@operation(
+    bp,
+    "/me/password",
+    "PUT",
+    summary="Change my password",
+    tags=["me"],
+    body=PasswordChange,
+    status=204,
+)
 def change_password(body: PasswordChange) -> None:
     """Signs out every other session; this one stays signed in."""
     user = require_user()
@@ -117,8 +139,16 @@ def list_tokens() -> TokenList:
     return TokenList(items=[TokenOut.model_validate(t) for t in tokens])
 
 
-@operation(bp, "/me/tokens", "POST", summary="Create an API token", tags=["me"],
-           body=TokenCreate, response=TokenCreated, status=201)
+@operation(
+    bp,
+    "/me/tokens",
+    "POST",
+    summary="Create an API token",
+    tags=["me"],
+    body=TokenCreate,
+    response=TokenCreated,
+    status=201,
+)
 def create_token(body: TokenCreate) -> TokenCreated:
     """The secret is in the response and never again; store it now."""
     user = require_user()
@@ -128,8 +158,14 @@ def create_token(body: TokenCreate) -> TokenCreated:
     return TokenCreated(**TokenOut.model_validate(token).model_dump(), token=secret)
 
 
-@operation(bp, "/me/tokens/<int:token_id>", "DELETE", summary="Revoke an API token",
-           tags=["me"], status=204)
+@operation(
+    bp,
+    "/me/tokens/<int:token_id>",
+    "DELETE",
+    summary="Revoke an API token",
+    tags=["me"],
+    status=204,
+)
 def revoke_token(token_id: int) -> None:
     user = require_user()
     actions.do_revoke_token(user, actions.access_token(user, token_id))
@@ -146,15 +182,30 @@ def _access_user(user_id: int) -> User:
     return user
 
 
-@operation(bp, "/admin/users/<int:user_id>", "GET", summary="Read a person's account",
-           tags=["admin"], response=AdminUser)
+@operation(
+    bp,
+    "/admin/users/<int:user_id>",
+    "GET",
+    summary="Read a person's account",
+    tags=["admin"],
+    response=AdminUser,
+)
 def admin_get_user(user_id: int) -> AdminUser:
     access.require(require_user(), "users:administer")
     return AdminUser.model_validate(_access_user(user_id))
 
 
-@operation(bp, "/admin/users", "POST", summary="Create a person", tags=["admin"],
-           body=UserCreate, response=AdminUser, status=201, responses={409: "E-mail or employee number taken."})
+@operation(
+    bp,
+    "/admin/users",
+    "POST",
+    summary="Create a person",
+    tags=["admin"],
+    body=UserCreate,
+    response=AdminUser,
+    status=201,
+    responses={409: "E-mail or employee number taken."},
+)
 def admin_create_user(body: UserCreate) -> AdminUser:
     actor = require_user()
     access.require(actor, "users:administer")
@@ -163,8 +214,16 @@ def admin_create_user(body: UserCreate) -> AdminUser:
     return AdminUser.model_validate(user)
 
 
-@operation(bp, "/admin/users/<int:user_id>", "PATCH", summary="Edit a person", tags=["admin"],
-           body=UserUpdate, response=AdminUser, responses={409: "E-mail or employee number taken."})
+@operation(
+    bp,
+    "/admin/users/<int:user_id>",
+    "PATCH",
+    summary="Edit a person",
+    tags=["admin"],
+    body=UserUpdate,
+    response=AdminUser,
+    responses={409: "E-mail or employee number taken."},
+)
 def admin_update_user(user_id: int, body: UserUpdate) -> AdminUser:
     """A department change is recorded as a move with today's date."""
     actor = require_user()
@@ -177,8 +236,15 @@ def admin_update_user(user_id: int, body: UserUpdate) -> AdminUser:
     return AdminUser.model_validate(user)
 
 
-@operation(bp, "/admin/users/<int:user_id>/deactivate", "POST", summary="Deactivate a person",
-           tags=["admin"], response=AdminUser, responses={409: "You cannot deactivate yourself."})
+@operation(
+    bp,
+    "/admin/users/<int:user_id>/deactivate",
+    "POST",
+    summary="Deactivate a person",
+    tags=["admin"],
+    response=AdminUser,
+    responses={409: "You cannot deactivate yourself."},
+)
 def admin_deactivate_user(user_id: int) -> AdminUser:
     """Signs the person out everywhere and revokes their API tokens."""
     actor = require_user()
@@ -189,8 +255,14 @@ def admin_deactivate_user(user_id: int) -> AdminUser:
     return AdminUser.model_validate(user)
 
 
-@operation(bp, "/admin/users/<int:user_id>/reactivate", "POST", summary="Reactivate a person",
-           tags=["admin"], response=AdminUser)
+@operation(
+    bp,
+    "/admin/users/<int:user_id>/reactivate",
+    "POST",
+    summary="Reactivate a person",
+    tags=["admin"],
+    response=AdminUser,
+)
 def admin_reactivate_user(user_id: int) -> AdminUser:
     actor = require_user()
     access.require(actor, "users:administer")
@@ -200,20 +272,37 @@ def admin_reactivate_user(user_id: int) -> AdminUser:
     return AdminUser.model_validate(user)
 
 
-@operation(bp, "/admin/departments", "POST", summary="Create a department", tags=["admin"],
-           body=DepartmentCreate, response=DepartmentOut, status=201,
-           responses={409: "The code is taken."})
+@operation(
+    bp,
+    "/admin/departments",
+    "POST",
+    summary="Create a department",
+    tags=["admin"],
+    body=DepartmentCreate,
+    response=DepartmentOut,
+    status=201,
+    responses={409: "The code is taken."},
+)
 def admin_create_department(body: DepartmentCreate) -> DepartmentOut:
     actor = require_user()
     access.require(actor, "departments:administer")
     dept = directory_actions.check_create_department(actor, body.code, body.name, body.parent_id)
     db.session.commit()
-    return DepartmentOut(id=dept.id, code=dept.code, name=dept.name, parent_id=dept.parent_id, member_count=0)
+    return DepartmentOut(
+        id=dept.id, code=dept.code, name=dept.name, parent_id=dept.parent_id, member_count=0
+    )
 
 
-@operation(bp, "/admin/departments/<int:department_id>", "PATCH", summary="Edit a department",
-           tags=["admin"], body=DepartmentUpdate, response=DepartmentOut,
-           responses={409: "The code is taken, or the move would make a cycle."})
+@operation(
+    bp,
+    "/admin/departments/<int:department_id>",
+    "PATCH",
+    summary="Edit a department",
+    tags=["admin"],
+    body=DepartmentUpdate,
+    response=DepartmentOut,
+    responses={409: "The code is taken, or the move would make a cycle."},
+)
 def admin_update_department(department_id: int, body: DepartmentUpdate) -> DepartmentOut:
     actor = require_user()
     access.require(actor, "departments:administer")
@@ -225,12 +314,26 @@ def admin_update_department(department_id: int, body: DepartmentUpdate) -> Depar
     members = db.session.scalar(
         select(func.count()).where(User.department_id == dept.id, User.is_active.is_(True))
     )
-    return DepartmentOut(id=dept.id, code=dept.code, name=dept.name, parent_id=dept.parent_id, member_count=members or 0)
+    return DepartmentOut(
+        id=dept.id,
+        code=dept.code,
+        name=dept.name,
+        parent_id=dept.parent_id,
+        member_count=members or 0,
+    )
 
 
-@operation(bp, "/admin/imports", "POST", summary="Import departments and people from CSV",
-           tags=["admin"], query=ImportQuery, raw_body="text/csv", response=ImportReport,
-           responses={422: "Invalid rows (nothing written unless skip_invalid)."})
+@operation(
+    bp,
+    "/admin/imports",
+    "POST",
+    summary="Import departments and people from CSV",
+    tags=["admin"],
+    query=ImportQuery,
+    raw_body="text/csv",
+    response=ImportReport,
+    responses={422: "Invalid rows (nothing written unless skip_invalid)."},
+)
 def admin_import(query: ImportQuery) -> ImportReport:
     """The body is the HR export as CSV (see docs/operations.md for the columns). Idempotent by
     employee number, else e-mail. With ``dry_run`` nothing is written and the report says what
@@ -239,15 +342,25 @@ def admin_import(query: ImportQuery) -> ImportReport:
     actor = require_user()
     access.require(actor, "users:import")
     if request.mimetype not in {"text/csv", "text/plain"}:
-        raise Problem(415, "Unsupported Media Type", "Send the file as text/csv.", kind="unsupported-media-type")
+        raise Problem(
+            415,
+            "Unsupported Media Type",
+            "Send the file as text/csv.",
+            kind="unsupported-media-type",
+        )
     # This one endpoint takes files larger than the general request limit.
     request.max_content_length = current_app.config["MAX_IMPORT_BYTES"]
     try:
         text = request.get_data(cache=False).decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise Problem(400, "Bad Request", "The file is not UTF-8 text.", kind="bad-encoding") from None
+        raise Problem(
+            400, "Bad Request", "The file is not UTF-8 text.", kind="bad-encoding"
+        ) from None
     report = import_people(
-        text, actor=actor, dry_run=query.dry_run, skip_invalid=query.skip_invalid,
+        text,
+        actor=actor,
+        dry_run=query.dry_run,
+        skip_invalid=query.skip_invalid,
         deactivate_missing=query.deactivate_missing,
     )
     if report.applied:
@@ -256,6 +369,11 @@ def admin_import(query: ImportQuery) -> ImportReport:
         db.session.rollback()
     if report.errors and not report.applied and not query.dry_run:
         body = report.model_dump(mode="json")
-        raise Problem(422, "Unprocessable Content", f"{len(report.errors)} invalid rows; nothing was written.",
-                      kind="import-invalid", report=body)
+        raise Problem(
+            422,
+            "Unprocessable Content",
+            f"{len(report.errors)} invalid rows; nothing was written.",
+            kind="import-invalid",
+            report=body,
+        )
     return report

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-TOKEN_PREFIX = "esn_"
+TOKEN_PREFIX = "esn_"  # noqa: S105 (a prefix, not a secret)
 
 
 def new_token() -> str:

@@ -42,12 +42,12 @@ def _single_line(value: str) -> str:
 
 
 Email = Annotated[str, StringConstraints(min_length=3, max_length=254), AfterValidator(_email)]
-Name = Annotated[
-    str, StringConstraints(min_length=1, max_length=200), AfterValidator(_single_line)
-]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_single_line)]
 ShortText = Annotated[str, StringConstraints(max_length=200), AfterValidator(_single_line)]
 LongText = Annotated[str, StringConstraints(max_length=5000)]
-TimeZone = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_time_zone)]
+TimeZone = Annotated[
+    str, StringConstraints(min_length=1, max_length=64), AfterValidator(_time_zone)
+]
 SkillName = Annotated[
     str, StringConstraints(min_length=1, max_length=80), AfterValidator(_single_line)
 ]

@@ -24,26 +24,47 @@ from esn.extensions import db
 bp = Blueprint("directory", __name__, url_prefix="/api/v1")
 
 
-@operation(bp, "/people", "GET", summary="List and filter people", tags=["directory"],
-           query=PeopleQuery, response=PeoplePage)
+@operation(
+    bp,
+    "/people",
+    "GET",
+    summary="List and filter people",
+    tags=["directory"],
+    query=PeopleQuery,
+    response=PeoplePage,
+)
 def list_people(query: PeopleQuery) -> PeoplePage:
     """Filter by department (with sub-departments by default), skill and location; ``q``
-    matches the start of any word of a name, or the start of a skill. Ordered by name."""
+    matches the start of any word of a name or of a skill (every word of ``q`` must match).
+    Ordered by name."""
     viewer = require_user()
     access.require(viewer, "directory:browse")
     people, cursor = queries.list_people(viewer, query)
     return PeoplePage(items=[PersonSummary.model_validate(p) for p in people], next_cursor=cursor)
 
 
-@operation(bp, "/people/<int:user_id>", "GET", summary="Read a profile", tags=["directory"],
-           response=Profile)
+@operation(
+    bp,
+    "/people/<int:user_id>",
+    "GET",
+    summary="Read a profile",
+    tags=["directory"],
+    response=Profile,
+)
 def get_person(user_id: int) -> Profile:
     viewer = require_user()
     return Profile.model_validate(queries.access_profile(viewer, user_id))
 
 
-@operation(bp, "/people/<int:user_id>", "PATCH", summary="Edit a profile", tags=["directory"],
-           body=ProfileUpdate, response=Profile)
+@operation(
+    bp,
+    "/people/<int:user_id>",
+    "PATCH",
+    summary="Edit a profile",
+    tags=["directory"],
+    body=ProfileUpdate,
+    response=Profile,
+)
 def update_person(user_id: int, body: ProfileUpdate) -> Profile:
     """The owner and administrators may edit; fields left out stay as they are."""
     viewer = require_user()
@@ -56,8 +77,14 @@ def update_person(user_id: int, body: ProfileUpdate) -> Profile:
     return Profile.model_validate(person)
 
 
-@operation(bp, "/departments", "GET", summary="List departments", tags=["directory"],
-           response=DepartmentList)
+@operation(
+    bp,
+    "/departments",
+    "GET",
+    summary="List departments",
+    tags=["directory"],
+    response=DepartmentList,
+)
 def list_departments() -> DepartmentList:
     """Every department with its parent and the number of active members."""
     viewer = require_user()

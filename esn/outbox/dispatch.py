@@ -85,9 +85,7 @@ class Dispatcher:
     def _ensure_thread(self) -> None:
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._loop, name="esn-outbox", daemon=True
-                )
+                self._thread = threading.Thread(target=self._loop, name="esn-outbox", daemon=True)
                 self._thread.start()
 
     def _loop(self) -> None:
@@ -184,7 +182,9 @@ def status(session: Session) -> dict[str, Any]:
     dead = session.scalar(
         select(func.count()).select_from(OutboxJob).where(OutboxJob.dead_at.is_not(None))
     )
-    oldest = session.scalar(select(func.min(OutboxJob.created_at)).where(OutboxJob.dead_at.is_(None)))
+    oldest = session.scalar(
+        select(func.min(OutboxJob.created_at)).where(OutboxJob.dead_at.is_(None))
+    )
     lag = (system_now() - oldest).total_seconds() if oldest else 0.0
     return {"pending": pending or 0, "dead": dead or 0, "oldest_pending_seconds": round(lag, 3)}
 

@@ -25,22 +25,30 @@ def test_sign_in_sets_session_and_rotates_it(app, employee):
 def test_session_cookie_flags(app, employee):
     client = ApiClient(app)
     client.refresh_csrf()
-    response = client.request("POST", "/api/v1/auth/sign-in", json={"email": employee.email, "password": PASSWORD})
+    response = client.request(
+        "POST", "/api/v1/auth/sign-in", json={"email": employee.email, "password": PASSWORD}
+    )
     set_cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in set_cookie and "Secure" in set_cookie and "SameSite=Lax" in set_cookie
 
 
 def test_wrong_password_is_401_without_saying_which(api, employee):
     api.refresh_csrf()
-    wrong = api.post("/api/v1/auth/sign-in", json={"email": employee.email, "password": "nope nope nope"})
-    unknown = api.post("/api/v1/auth/sign-in", json={"email": "ghost@example.org", "password": "nope nope nope"})
+    wrong = api.post(
+        "/api/v1/auth/sign-in", json={"email": employee.email, "password": "nope nope nope"}
+    )
+    unknown = api.post(
+        "/api/v1/auth/sign-in", json={"email": "ghost@example.org", "password": "nope nope nope"}
+    )
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.mimetype == "application/problem+json"
     assert wrong.get_json()["detail"] == unknown.get_json()["detail"]
 
 
 def test_sign_in_needs_csrf(api, employee):
-    response = api.post("/api/v1/auth/sign-in", csrf=False, json={"email": employee.email, "password": PASSWORD})
+    response = api.post(
+        "/api/v1/auth/sign-in", csrf=False, json={"email": employee.email, "password": PASSWORD}
+    )
     assert response.status_code == 403
     assert response.get_json()["type"].endswith("/csrf")
 
@@ -49,21 +57,30 @@ def test_sign_in_is_rate_limited_per_account(app, employee):
     client = ApiClient(app)
     client.refresh_csrf()
     statuses = [
-        client.post("/api/v1/auth/sign-in", json={"email": employee.email, "password": "wrong wrong wrong"}).status_code
+        client.post(
+            "/api/v1/auth/sign-in", json={"email": employee.email, "password": "wrong wrong wrong"}
+        ).status_code
         for _ in range(11)
     ]
     assert statuses[:10] == [401] * 10
     assert statuses[10] == 429
     # Even the right password is refused while the account is limited.
-    blocked = client.post("/api/v1/auth/sign-in", json={"email": employee.email, "password": PASSWORD})
+    blocked = client.post(
+        "/api/v1/auth/sign-in", json={"email": employee.email, "password": PASSWORD}
+    )
     assert blocked.status_code == 429
     assert blocked.mimetype == "application/problem+json"
     assert "Retry-After" in blocked.headers
 
 
 def test_anonymous_gets_401_on_protected_endpoints(api):
-    for method, path in [("GET", "/api/v1/me"), ("GET", "/api/v1/people"), ("POST", "/api/v1/me/tokens"),
-                         ("POST", "/api/v1/admin/users"), ("PATCH", "/api/v1/people/1")]:
+    for method, path in [
+        ("GET", "/api/v1/me"),
+        ("GET", "/api/v1/people"),
+        ("POST", "/api/v1/me/tokens"),
+        ("POST", "/api/v1/admin/users"),
+        ("PATCH", "/api/v1/people/1"),
+    ]:
         response = api.request(method, path, json={})
         assert response.status_code == 401, (method, path)
         assert response.mimetype == "application/problem+json"
@@ -73,7 +90,9 @@ def test_anonymous_gets_401_on_protected_endpoints(api):
 def test_cookie_session_without_csrf_is_403_and_writes_nothing(employee_api, employee):
     fresh()
     events = db.session.scalar(select(func.count()).select_from(UsageEvent))
-    response = employee_api.patch(f"/api/v1/people/{employee.id}", csrf=False, json={"title": "Hacked"})
+    response = employee_api.patch(
+        f"/api/v1/people/{employee.id}", csrf=False, json={"title": "Hacked"}
+    )
     assert response.status_code == 403
     assert response.get_json()["type"].endswith("/csrf")
     fresh()
@@ -137,7 +156,9 @@ def test_password_change_signs_out_other_sessions(app, employee):
     first.sign_in(employee.email)
     second.sign_in(employee.email)
     new = "a much better passphrase"
-    response = first.put("/api/v1/me/password", json={"current_password": PASSWORD, "new_password": new})
+    response = first.put(
+        "/api/v1/me/password", json={"current_password": PASSWORD, "new_password": new}
+    )
     assert response.status_code == 204
     assert first.get("/api/v1/me").status_code == 200
     assert second.get("/api/v1/me").status_code == 401
@@ -145,7 +166,9 @@ def test_password_change_signs_out_other_sessions(app, employee):
 
 
 def test_weak_password_is_refused(employee_api):
-    response = employee_api.put("/api/v1/me/password", json={"current_password": PASSWORD, "new_password": "short"})
+    response = employee_api.put(
+        "/api/v1/me/password", json={"current_password": PASSWORD, "new_password": "short"}
+    )
     assert response.status_code == 422
     assert response.get_json()["errors"][0]["pointer"] == "/new_password"
 

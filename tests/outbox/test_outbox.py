@@ -116,9 +116,17 @@ def _worker_process(url: str, instance: str, out: str, ready) -> None:  # pragma
         finally:
             os.close(fd)
 
-    app = create_app({"TESTING": True, "DATABASE_URL": url, "INSTANCE_PATH": instance,
-                      "SECRET_KEY": "x", "OUTBOX_DISPATCH": "off", "PASSWORD_HASH_COST": "low",
-                      "LOG_FORMAT": "text"})
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": url,
+            "INSTANCE_PATH": instance,
+            "SECRET_KEY": "x",
+            "OUTBOX_DISPATCH": "off",
+            "PASSWORD_HASH_COST": "low",
+            "LOG_FORMAT": "text",
+        }
+    )
     register_handler("test.append", append)
     ready.wait()
     dispatcher = app.extensions["esn.outbox"]
@@ -141,7 +149,9 @@ def test_several_workers_never_run_a_job_twice(app, database_url, tmp_path: Path
     ctx = mp.get_context("spawn")
     ready = ctx.Event()
     procs = [
-        ctx.Process(target=_worker_process, args=(database_url, str(tmp_path / f"i{i}"), str(out), ready))
+        ctx.Process(
+            target=_worker_process, args=(database_url, str(tmp_path / f"i{i}"), str(out), ready)
+        )
         for i in range(3)
     ]
     for p in procs:

@@ -1,4 +1,4 @@
-"""The usage event log: one event per action, in the action's transaction, from a closed vocabulary."""
+"""The usage event log: one event per action, in its transaction, from a closed vocabulary."""
 
 from __future__ import annotations
 
@@ -41,14 +41,36 @@ ActionCase = tuple[str, Callable[[User, User], Any]]
 CASES: list[ActionCase] = [
     ("account:session:sign_in", lambda admin, emp: actions.check_sign_in(emp.email, PASSWORD)),
     ("account:session:sign_out", lambda admin, emp: actions.do_sign_out(emp)),
-    ("account:password:change", lambda admin, emp: actions.check_change_password(emp, PASSWORD, "another long passphrase")),
+    (
+        "account:password:change",
+        lambda admin, emp: actions.check_change_password(emp, PASSWORD, "another long passphrase"),
+    ),
     ("account:token:create", lambda admin, emp: actions.do_create_token(emp, "t", None)),
-    ("account:profile:update", lambda admin, emp: actions.do_update_profile(emp, emp, {"title": "Chemist", "skills": ["HPLC"]})),
-    ("admin:user:create", lambda admin, emp: actions.do_create_user(admin, {"email": "new@example.org", "display_name": "New"})),
-    ("admin:user:update", lambda admin, emp: actions.do_update_user(admin, emp, {"display_name": "Renamed"})),
+    (
+        "account:profile:update",
+        lambda admin, emp: actions.do_update_profile(
+            emp, emp, {"title": "Chemist", "skills": ["HPLC"]}
+        ),
+    ),
+    (
+        "admin:user:create",
+        lambda admin, emp: actions.do_create_user(
+            admin, {"email": "new@example.org", "display_name": "New"}
+        ),
+    ),
+    (
+        "admin:user:update",
+        lambda admin, emp: actions.do_update_user(admin, emp, {"display_name": "Renamed"}),
+    ),
     ("admin:user:deactivate", lambda admin, emp: actions.do_deactivate_user(admin, emp)),
-    ("admin:user:move_department", lambda admin, emp: directory_actions.do_move_department(admin, emp, _dept())),
-    ("admin:department:create", lambda admin, emp: directory_actions.do_create_department(admin, "OPS", "Operations", None)),
+    (
+        "admin:user:move_department",
+        lambda admin, emp: directory_actions.do_move_department(admin, emp, _dept()),
+    ),
+    (
+        "admin:department:create",
+        lambda admin, emp: directory_actions.do_create_department(admin, "OPS", "Operations", None),
+    ),
 ]
 
 
@@ -67,7 +89,9 @@ def test_every_action_writes_exactly_its_event(app, admin, employee, kind, actio
     db.session.commit()
     added = _kinds() - before
     assert added == Counter({kind: 1})
-    event = db.session.scalars(select(UsageEvent).where(UsageEvent.kind == kind).order_by(UsageEvent.id.desc())).first()
+    event = db.session.scalars(
+        select(UsageEvent).where(UsageEvent.kind == kind).order_by(UsageEvent.id.desc())
+    ).first()
     assert event.occurred_at.tzinfo is not None
     assert event.actor_id in (admin_id, employee_id)
 
@@ -113,7 +137,9 @@ def test_a_rolled_back_action_leaves_no_row_no_event_no_outbox(app, admin):
         users, events, jobs = _count(User), _count(UsageEvent), _count(OutboxJob)
         with pytest.raises(_Boom):
             try:
-                actions.do_create_user(admin, {"email": "ghost@example.org", "display_name": "Ghost"})
+                actions.do_create_user(
+                    admin, {"email": "ghost@example.org", "display_name": "Ghost"}
+                )
                 enqueue("test.noop", {"x": 1})
                 db.session.flush()  # the rows really reached the database before the failure
                 raise _Boom
@@ -129,7 +155,10 @@ def test_failed_request_writes_nothing(app, admin_api, admin):
     db.session.rollback()
     events = _count(UsageEvent)
     # Valid shape, but the department does not exist: 422 and no partial user.
-    response = admin_api.post("/api/v1/admin/users", json={"email": "x@example.org", "display_name": "X", "department_id": 999})
+    response = admin_api.post(
+        "/api/v1/admin/users",
+        json={"email": "x@example.org", "display_name": "X", "department_id": 999},
+    )
     assert response.status_code == 422
     db.session.rollback()
     assert _count(UsageEvent) == events
@@ -169,6 +198,8 @@ def test_first_request_of_the_day_records_one_visit(app, employee_api, employee)
         assert employee_api.get("/api/v1/me").status_code == 200
     db.session.rollback()
     visits = db.session.scalar(
-        select(func.count()).where(UsageEvent.kind == "account:session:visit", UsageEvent.actor_id == employee.id)
+        select(func.count()).where(
+            UsageEvent.kind == "account:session:visit", UsageEvent.actor_id == employee.id
+        )
     )
     assert visits == 1
