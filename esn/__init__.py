@@ -58,8 +58,8 @@ def configure(app: Flask, settings: dict[str, Any]) -> None:
         WTF_CSRF_SSL_STRICT=False,
         RATELIMIT_STORAGE_URI=settings["REDIS_URL"] or "memory://",
         RATELIMIT_HEADERS_ENABLED=True,
-        JSON_SORT_KEYS=False,
     )
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep documents in schema order
     configure_logging(app)
     _install_write_intent(app)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import false, or_, true
+
 from esn.accounts.models import Role, User
 from esn.api.problems import Problem, forbidden
 
@@ -57,8 +59,14 @@ def require(user: User | None, action: str, obj: Any = None, *, hide: bool = Fal
     raise forbidden()
 
 
-def directory_filter(user: User) -> Any:
-    """The bulk form of ``profile:read`` for people listings."""
+def directory_filter(user: User | None) -> Any:
+    """The bulk form of ``profile:read`` for people listings: a WHERE clause on ``User`` that
+    keeps exactly the people ``can(user, "profile:read", person)`` allows, branch for branch."""
+    if not _active(user):
+        return false()
+    assert user is not None
     if is_admin(user):
-        return User.id.is_not(None)
-    return User.is_active.is_(True)
+        return true()
+    if user.is_external:
+        return User.id == user.id
+    return or_(User.id == user.id, User.is_active.is_(True))

@@ -76,6 +76,10 @@ def write_intent() -> Iterator[None]:
         _write_intent.reset(token)
 
 
+def _sqlite_lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
 def configure_engine(engine: Engine, *, busy_timeout_s: float) -> None:
     """Install the per-connection settings for ``engine``'s dialect (idempotent per engine)."""
     if engine.dialect.name != "sqlite" or getattr(engine, "_esn_configured", False):
@@ -93,6 +97,10 @@ def configure_engine(engine: Engine, *, busy_timeout_s: float) -> None:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.close()
+        # SQLite's own lower() folds ASCII only, so "émile" would not find "Émile"; Python's
+        # folds all of Unicode, as PostgreSQL's does. Queries compare lower(column) with text
+        # lower-cased in Python, so both sides must fold the same way.
+        dbapi_conn.create_function("lower", 1, _sqlite_lower, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:

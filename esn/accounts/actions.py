@@ -39,7 +39,9 @@ def check_sign_in(email: str, password: str) -> User:
     user = find_by_email(email)
     ok = verify_password(user.password_hash if user else None, password)
     if user is None or not ok or not user.is_active:
-        raise Problem(401, "Unauthorized", "The e-mail address or password is wrong.", kind="sign-in-failed")
+        raise Problem(
+            401, "Unauthorized", "The e-mail address or password is wrong.", kind="sign-in-failed"
+        )
     do_sign_in(user, password)
     return user
 
@@ -75,7 +77,9 @@ def do_set_password(user: User, password: str, *, actor: User | None) -> None:
     """Set the password and sign the person out everywhere else (their epoch moves on)."""
     user.password_hash = hash_password(password)
     user.auth_epoch += 1
-    record_usage(kinds.PASSWORD_CHANGE, actor, object_type="user", object_id=user.id, owner_id=user.id)
+    record_usage(
+        kinds.PASSWORD_CHANGE, actor, object_type="user", object_id=user.id, owner_id=user.id
+    )
 
 
 # --- tokens -----------------------------------------------------------------------------------
@@ -275,7 +279,9 @@ def do_deactivate_user(actor: User | None, user: User) -> None:
         .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
         .values(revoked_at=now())
     )
-    record_usage(kinds.USER_DEACTIVATE, actor, object_type="user", object_id=user.id, owner_id=user.id)
+    record_usage(
+        kinds.USER_DEACTIVATE, actor, object_type="user", object_id=user.id, owner_id=user.id
+    )
 
 
 def check_deactivate_user(actor: User, user: User) -> None:
@@ -289,4 +295,6 @@ def do_reactivate_user(actor: User | None, user: User) -> None:
         return
     user.is_active = True
     user.deactivated_at = None
-    record_usage(kinds.USER_REACTIVATE, actor, object_type="user", object_id=user.id, owner_id=user.id)
+    record_usage(
+        kinds.USER_REACTIVATE, actor, object_type="user", object_id=user.id, owner_id=user.id
+    )

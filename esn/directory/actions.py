@@ -15,7 +15,9 @@ from esn.usage import kinds
 from esn.usage.recorder import record_usage
 
 
-def do_create_department(actor: User | None, code: str, name: str, parent_id: int | None) -> Department:
+def do_create_department(
+    actor: User | None, code: str, name: str, parent_id: int | None
+) -> Department:
     department = Department(code=code, name=name, parent_id=parent_id)
     db.session.add(department)
     db.session.flush()
@@ -27,7 +29,12 @@ def check_create_department(actor: User, code: str, name: str, parent_id: int | 
     if db.session.scalar(select(Department.id).where(Department.code == code)) is not None:
         raise conflict(f"A department with code {code!r} exists already.")
     if parent_id is not None and db.session.get(Department, parent_id) is None:
-        raise Problem(422, "Unprocessable Content", "The parent department does not exist.", kind="validation-error")
+        raise Problem(
+            422,
+            "Unprocessable Content",
+            "The parent department does not exist.",
+            kind="validation-error",
+        )
     return do_create_department(actor, code, name, parent_id)
 
 
@@ -52,7 +59,12 @@ def check_update_department(
         parent_id = changes["parent_id"]
         assert isinstance(parent_id, int)
         if db.session.get(Department, parent_id) is None:
-            raise Problem(422, "Unprocessable Content", "The parent department does not exist.", kind="validation-error")
+            raise Problem(
+                422,
+                "Unprocessable Content",
+                "The parent department does not exist.",
+                kind="validation-error",
+            )
         if department.id in _ancestors(parent_id):
             raise conflict("A department cannot be placed under itself or its own sub-department.")
     return do_update_department(actor, department, changes)

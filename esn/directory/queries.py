@@ -71,6 +71,8 @@ def list_people(viewer: User, query: PeopleQuery) -> tuple[list[User], str | Non
         for term in terms:
             pattern = _like_escape(term.lower())
             name = func.lower(User.display_name)
+            # Skills match by the start of any of their words too: ``q`` is split into words,
+            # so "machine learning" must find the skill "machine learning" word by word.
             stmt = stmt.where(
                 or_(
                     name.like(pattern + "%", escape="\\"),
@@ -78,7 +80,12 @@ def list_people(viewer: User, query: PeopleQuery) -> tuple[list[User], str | Non
                     User.id.in_(
                         select(UserSkill.user_id)
                         .join(Skill, Skill.id == UserSkill.skill_id)
-                        .where(Skill.name.like(pattern + "%", escape="\\"))
+                        .where(
+                            or_(
+                                Skill.name.like(pattern + "%", escape="\\"),
+                                Skill.name.like("% " + pattern + "%", escape="\\"),
+                            )
+                        )
                     ),
                 )
             )
