@@ -65,10 +65,14 @@ def import_users(
     """Import departments and people from the HR system's CSV FILE (columns: docs/operations.md)."""
     from esn.accounts.importer import import_people
 
+    try:
+        text = file.read()
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{file.name} is not UTF-8 text") from None
     started = time.perf_counter()
     with write_intent():
         report = import_people(
-            file.read(),
+            text,
             actor=None,
             dry_run=dry_run,
             skip_invalid=skip_invalid,
