@@ -9,10 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import false, or_, true
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 
 from esn.accounts.models import Role, User
 from esn.api.problems import Problem, forbidden
+from esn.clock import now
+from esn.extensions import db
+from esn.groups.models import (
+    Group,
+    GroupMember,
+    GroupRole,
+    Invitation,
+    InvitationStatus,
+    JoinPolicy,
+    Visibility,
+)
+from esn.social.models import Comment, Post, PostStatus
 
 
 def _active(user: User | None) -> bool:
@@ -46,6 +58,14 @@ def can(user: User | None, action: str, obj: Any = None) -> bool:
             return is_admin(user) or user.has_role(Role.hr)
         case "tokens:manage":
             return True
+        case "group:create":
+            return not user.is_external
+        case "announcement:pin":
+            return user.has_role(Role.admin) or user.has_role(Role.communications)
+        case _ if action.startswith("group:"):
+            return _can_group(user, action, obj)
+        case _ if action.startswith(("post:", "comment:")):
+            return _can_content(user, action, obj)
         case _:
             return False
 
@@ -70,3 +90,213 @@ def directory_filter(user: User | None) -> Any:
     if user.is_external:
         return User.id == user.id
     return or_(User.id == user.id, User.is_active.is_(True))
+
+
+# --- groups -------------------------------------------------------------------------------------
+#
+# Membership is the key to private and secret content. Site administrators are *not* members:
+# they see what any other employee sees (public content, the existence of private groups), so
+# that "members only" means what it says.
+
+
+def membership(user: User, group_id: int) -> GroupRole | None:
+    """The person's role in the group, read from the database every time (a removal takes
+    effect on the very next check)."""
+    role = db.session.scalar(
+        select(GroupMember.role).where(
+            GroupMember.group_id == group_id, GroupMember.user_id == user.id
+        )
+    )
+    return GroupRole(role) if role is not None else None
+
+
+def has_pending_invitation(user: User, group_id: int) -> bool:
+    return (
+        db.session.scalar(
+            select(Invitation.id).where(
+                Invitation.group_id == group_id,
+                Invitation.invitee_id == user.id,
+                Invitation.status == InvitationStatus.pending,
+                Invitation.expires_at > now(),
+            )
+        )
+        is not None
+    )
+
+
+def group_readable(user: User, group: Group, role: GroupRole | None) -> bool:
+    """``group:read`` given the viewer's role, for callers that fetched roles in bulk."""
+    return role is not None or (group.visibility == Visibility.public and not user.is_external)
+
+
+def _can_group(user: User, action: str, group: Group) -> bool:
+    role = membership(user, group.id)
+    member = role is not None
+    manager = role in (GroupRole.owner, GroupRole.admin)
+    open_for_me = not user.is_external and group.visibility != Visibility.secret
+    sees = member or open_for_me or has_pending_invitation(user, group.id)
+    active = group.archived_at is None
+    match action:
+        case "group:see":  # name, description, settings; for secret groups: existence itself
+            return sees
+        case "group:read":  # content and the member list
+            return group_readable(user, group, role)
+        case "group:post":
+            return member and active
+        case "group:join":
+            return (
+                sees
+                and not member
+                and active
+                and not user.is_external
+                and group.join_policy == JoinPolicy.open
+            )
+        case "group:request":
+            return (
+                sees
+                and not member
+                and active
+                and not user.is_external
+                and group.join_policy == JoinPolicy.request
+            )
+        case "group:accept_invitation":
+            return not member and active and has_pending_invitation(user, group.id)
+        case "group:leave":
+            return member
+        case "group:manage":  # edit, invite, decide requests, remove members
+            return manager and active
+        case "group:assign_roles" | "group:archive":
+            return role == GroupRole.owner
+        case "group:follow":
+            return sees and group.visibility == Visibility.public and not user.is_external
+        case _:
+            return False
+
+
+def visible_groups(user: User | None) -> ColumnElement[bool]:
+    """Bulk form of ``group:see``."""
+    if not _active(user):
+        return false()
+    assert user is not None
+    mine = select(GroupMember.group_id).where(GroupMember.user_id == user.id)
+    invited = select(Invitation.group_id).where(
+        Invitation.invitee_id == user.id,
+        Invitation.status == InvitationStatus.pending,
+        Invitation.expires_at > now(),
+    )
+    clauses: list[ColumnElement[bool]] = [Group.id.in_(mine), Group.id.in_(invited)]
+    if not user.is_external:
+        clauses.append(Group.visibility != Visibility.secret)
+    return or_(*clauses)
+
+
+def readable_groups(user: User) -> ColumnElement[bool]:
+    """Bulk form of ``group:read`` as a condition on a group id column's values."""
+    mine = select(GroupMember.group_id).where(GroupMember.user_id == user.id)
+    if user.is_external:
+        return Group.id.in_(mine)
+    return or_(Group.id.in_(mine), Group.visibility == Visibility.public)
+
+
+# --- posts and comments -------------------------------------------------------------------------
+
+
+def _group_of(post: Post) -> Group | None:
+    return db.session.get(Group, post.group_id) if post.group_id is not None else None
+
+
+def _can_read_post(user: User, post: Post) -> bool:
+    if post.deleted_at is not None:
+        return False
+    if post.status != PostStatus.published and post.author_id != user.id:
+        return False
+    group = _group_of(post)
+    if group is None:
+        return not user.is_external or post.author_id == user.id
+    return _can_group(user, "group:read", group)
+
+
+def _can_content(user: User, action: str, obj: Any) -> bool:
+    if action.startswith("comment:"):
+        comment, post = obj
+        if comment.deleted_at is not None or not _can_read_post(user, post):
+            return False
+        match action:
+            case "comment:read":
+                return True
+            case "comment:edit":
+                return comment.author_id == user.id
+            case "comment:delete":
+                return comment.author_id == user.id or _manages(user, post)
+            case "comment:react":
+                return _may_interact(user, post)
+            case _:
+                return False
+    post = obj
+    if not _can_read_post(user, post):
+        return False
+    match action:
+        case "post:read":
+            return True
+        case "post:edit":
+            return post.author_id == user.id and _may_write_in(user, post)
+        case "post:delete":
+            return post.author_id == user.id or _manages(user, post)
+        case "post:comment" | "post:react":
+            return post.status == PostStatus.published and _may_interact(user, post)
+        case "post:accept_answer":
+            return post.is_question and (post.author_id == user.id or _manages(user, post))
+        case "post:pin":
+            group = _group_of(post)
+            everyone_sees = group is None or group.visibility == Visibility.public
+            return (
+                post.status == PostStatus.published
+                and everyone_sees
+                and can(user, "announcement:pin")
+            )
+        case _:
+            return False
+
+
+def _manages(user: User, post: Post) -> bool:
+    if post.group_id is None:
+        return is_admin(user)
+    return membership(user, post.group_id) in (GroupRole.owner, GroupRole.admin)
+
+
+def _may_write_in(user: User, post: Post) -> bool:
+    group = _group_of(post)
+    return group is None or (group.archived_at is None and membership(user, group.id) is not None)
+
+
+def _may_interact(user: User, post: Post) -> bool:
+    """Commenting and reacting: anyone who can read, except in archived groups."""
+    group = _group_of(post)
+    return group is None or group.archived_at is None
+
+
+def visible_posts(user: User | None) -> ColumnElement[bool]:
+    """Bulk form of ``post:read``: a condition on ``Post`` (use with a join-free select)."""
+    if not _active(user):
+        return false()
+    assert user is not None
+    mine = select(GroupMember.group_id).where(GroupMember.user_id == user.id)
+    public = select(Group.id).where(Group.visibility == Visibility.public)
+    where_clauses: list[ColumnElement[bool]] = [Post.group_id.in_(mine)]
+    if user.is_external:
+        where_clauses.append(and_(Post.group_id.is_(None), Post.author_id == user.id))
+    else:
+        where_clauses += [Post.group_id.is_(None), Post.group_id.in_(public)]
+    return and_(
+        Post.deleted_at.is_(None),
+        or_(Post.status == PostStatus.published, Post.author_id == user.id),
+        or_(*where_clauses),
+    )
+
+
+def visible_comments(user: User | None) -> ColumnElement[bool]:
+    """Bulk form of ``comment:read``: a condition on ``Comment``."""
+    return and_(
+        Comment.deleted_at.is_(None),
+        Comment.post_id.in_(select(Post.id).where(visible_posts(user))),
+    )

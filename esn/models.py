@@ -2,7 +2,16 @@
 
 from esn.accounts import models as accounts_models
 from esn.directory import models as directory_models
+from esn.groups import models as groups_models
 from esn.outbox import models as outbox_models
+from esn.social import models as social_models
 from esn.usage import models as usage_models
 
-__all__ = ["accounts_models", "directory_models", "outbox_models", "usage_models"]
+__all__ = [
+    "accounts_models",
+    "directory_models",
+    "groups_models",
+    "outbox_models",
+    "social_models",
+    "usage_models",
+]

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from esn.accounts.handles import new_handle
 from esn.accounts.models import ApiToken, Role, Skill, User, UserRole, UserSkill
 from esn.accounts.passwords import hash_password, needs_rehash, password_problems, verify_password
 from esn.accounts.tokens import display_prefix, new_token, token_digest
@@ -216,6 +217,7 @@ def do_create_user(actor: User | None, fields: dict[str, Any]) -> User:
     roles = data.pop("roles", [])
     skills = data.pop("skills", [])
     user = User(**data, created_at=now())
+    user.handle = new_handle(user.email)
     if password:
         user.password_hash = hash_password(password)
     db.session.add(user)

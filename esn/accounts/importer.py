@@ -67,6 +67,7 @@ from pydantic import (
 )
 from sqlalchemy import Table, and_, bindparam, delete, insert, select, update
 
+from esn.accounts.handles import unique_handles
 from esn.accounts.models import ApiToken, Role, Skill, User, UserRole, UserSkill
 from esn.accounts.schemas import ImportChange, ImportReport, ImportRowError
 from esn.api.types import Code, Email, EmployeeNumber, LongText, Name, ShortText, TimeZone
@@ -787,6 +788,10 @@ def _apply(
             }
             for _, row in plan.creates
         ]
+        taken = set(session.scalars(select(users.c.handle)))
+        handles = unique_handles([str(row["email"]) for row in new_rows], taken)
+        for row_data, handle in zip(new_rows, handles, strict=True):
+            row_data["handle"] = handle
         # A plain executemany, then the new ids by (unique) e-mail address: on PostgreSQL an
         # INSERT .. RETURNING of many rows takes about four times as long.
         session.execute(insert(users), new_rows)

@@ -31,6 +31,8 @@ class User(Base):
     # Stored lower-cased; the unique constraint is therefore case-insensitive in effect.
     email: Mapped[str] = mapped_column(String(254), unique=True)
     employee_number: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The @handle for mentions; unique, derived from the e-mail address (esn.accounts.handles).
+    handle: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(200), index=True)
     # None for people who have never set a password (imported, waiting for an invitation).
     password_hash: Mapped[str | None] = mapped_column(String(255))

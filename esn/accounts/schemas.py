@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import Field
 
@@ -11,6 +12,7 @@ from esn.api.types import (
     Code,
     Email,
     EmployeeNumber,
+    Id,
     Input,
     LongText,
     Name,
@@ -43,7 +45,7 @@ class PasswordChange(Input):
 
 
 class TokenCreate(Input):
-    name: Name = Field(max_length=100)
+    name: Annotated[Name, Field(max_length=100)]
     expires_in_days: int | None = Field(None, ge=1, le=3650)
 
 
@@ -69,7 +71,7 @@ class UserCreate(Input):
     email: Email
     display_name: Name
     employee_number: EmployeeNumber | None = None
-    department_id: int | None = Field(None, ge=1)
+    department_id: Id | None = None
     roles: list[Role] = Field(default_factory=list, max_length=10)
     password: Password | None = None
     is_external: bool = False
@@ -85,7 +87,7 @@ class UserUpdate(Input):
     email: Email | None = None
     display_name: Name | None = None
     employee_number: EmployeeNumber | None = None
-    department_id: int | None = Field(None, ge=1)
+    department_id: Id | None = None
     roles: list[Role] | None = Field(None, max_length=10)
     password: Password | None = None
     is_external: bool | None = None
@@ -106,13 +108,13 @@ class AdminUser(Me):
 class DepartmentCreate(Input):
     code: Code
     name: Name
-    parent_id: int | None = Field(None, ge=1)
+    parent_id: Id | None = None
 
 
 class DepartmentUpdate(Input):
     code: Code | None = None
     name: Name | None = None
-    parent_id: int | None = Field(None, ge=1)
+    parent_id: Id | None = None
 
 
 class ImportQuery(Input):

@@ -6,6 +6,7 @@ from pydantic import Field
 
 from esn.api.types import (
     Cursor,
+    Id,
     Input,
     LongText,
     Name,
@@ -57,7 +58,7 @@ class PeoplePage(Output):
 
 class PeopleQuery(Input):
     q: SearchText | None = Field(None, description="Matches names (word prefix) and skills.")
-    department_id: int | None = Field(None, ge=1)
+    department_id: Id | None = None
     include_subdepartments: bool = True
     skill: SkillName | None = None
     location: ShortText | None = None

@@ -109,3 +109,80 @@ DEPARTMENT_MOVE = declare("admin:user:move_department", DepartmentMove)
 DEPARTMENT_CREATE = declare("admin:department:create")
 DEPARTMENT_UPDATE = declare("admin:department:update", ChangedFields)
 IMPORT_APPLY = declare("admin:import:apply", ImportSummary)
+
+
+# --- kinds of the social core -------------------------------------------------------------------
+# Telemetry: an interaction is a post, a comment or reply, a reaction or a mention; a
+# contribution is a post or a comment. ``owner_id`` on an event is the person whose content was
+# answered, reacted to or mentioned — the tie u→v of the network indicators.
+
+
+class PostPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: str  # post | article
+    is_question: bool
+
+
+class CommentPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    is_reply: bool
+    on_question: bool
+
+
+class ReactionPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    reaction: str
+    target: str  # post | comment
+
+
+class MentionPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    source: str  # post | comment
+
+
+class FollowPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    target: str  # user | group | hashtag
+
+
+class RolePayload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    role: str
+
+
+class AnnouncementPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    department_id: int | None
+
+
+POST_DRAFT = declare("social:post:save_draft", PostPayload)
+POST_PUBLISH = declare("social:post:publish", PostPayload, interaction=True, contribution=True)
+POST_EDIT = declare("social:post:edit", ChangedFields)
+POST_DELETE = declare("social:post:delete")
+COMMENT_CREATE = declare(
+    "social:comment:create", CommentPayload, interaction=True, contribution=True
+)
+COMMENT_EDIT = declare("social:comment:edit")
+COMMENT_DELETE = declare("social:comment:delete")
+REACTION_ADD = declare("social:reaction:add", ReactionPayload, interaction=True)
+REACTION_REMOVE = declare("social:reaction:remove", ReactionPayload)
+MENTION = declare("social:mention:create", MentionPayload, interaction=True)
+ANSWER_ACCEPT = declare("social:answer:accept")
+FOLLOW = declare("social:follow:create", FollowPayload)
+UNFOLLOW = declare("social:follow:delete", FollowPayload)
+ANNOUNCEMENT_PIN = declare("social:announcement:pin", AnnouncementPayload)
+ANNOUNCEMENT_UNPIN = declare("social:announcement:unpin")
+GROUP_CREATE = declare("groups:group:create")
+GROUP_UPDATE = declare("groups:group:update", ChangedFields)
+GROUP_ARCHIVE = declare("groups:group:archive")
+MEMBER_JOIN = declare("groups:member:join")
+MEMBER_LEAVE = declare("groups:member:leave")
+MEMBER_REMOVE = declare("groups:member:remove")
+MEMBER_ROLE = declare("groups:member:change_role", RolePayload)
+REQUEST_CREATE = declare("groups:request:create")
+REQUEST_APPROVE = declare("groups:request:approve")
+REQUEST_DECLINE = declare("groups:request:decline")
+INVITATION_CREATE = declare("groups:invitation:create")
+INVITATION_ACCEPT = declare("groups:invitation:accept")
+INVITATION_DECLINE = declare("groups:invitation:decline")
+REACTION_CHANGE = declare("social:reaction:change", ReactionPayload)
