@@ -10,9 +10,10 @@ from esn.accounts.auth import require_user
 from esn.accounts.models import User
 from esn.api.problems import conflict, reject_nulls
 from esn.api.spec import operation
+from esn.directory.queries import access_profile
 from esn.extensions import db
 from esn.groups import actions, queries
-from esn.groups.models import Invitation, JoinRequest, RequestStatus
+from esn.groups.models import Group, GroupMember, Invitation, JoinRequest, RequestStatus
 from esn.groups.schemas import (
     GroupCreate,
     GroupOut,
@@ -381,3 +382,27 @@ def my_invitations() -> InvitationList:
     return InvitationList(
         items=[_invitation_out(i, g.name) for i, g in queries.pending_invitations(user)]
     )
+
+
+@operation(
+    bp,
+    "/people/<int:user_id>/groups",
+    "GET",
+    summary="The groups a person is in",
+    tags=TAGS,
+    response=GroupPage,
+)
+def person_groups(user_id: int) -> GroupPage:
+    """Only the groups you can see: a secret group shows up only to its own members."""
+    viewer = require_user()
+    person = access_profile(viewer, user_id)
+    groups = list(
+        db.session.scalars(
+            select(Group)
+            .join(GroupMember, GroupMember.group_id == Group.id)
+            .where(GroupMember.user_id == person.id, access.visible_groups(viewer))
+            .order_by(Group.name, Group.id)
+            .limit(500)
+        )
+    )
+    return GroupPage(items=queries.groups_out(viewer, groups), next_cursor=None)

@@ -86,3 +86,17 @@ def test_secret_group_is_invisible_to_outsiders(app):
     # Removal takes effect on the very next request.
     assert o.delete(f"/api/v1/groups/{group['id']}/members/{outsider.id}").status_code == 204
     assert x.get(f"/api/v1/posts/{post['id']}").status_code == 404
+
+
+def test_profile_group_list_hides_secret_groups(app):
+    member = make_user("m@example.org")
+    viewer = make_user("v@example.org")
+    m, v = ApiClient(app), ApiClient(app)
+    m.sign_in(member.email)
+    v.sign_in(viewer.email)
+    public = m.post("/api/v1/groups", json={"name": "Open", "visibility": "public"}).get_json()
+    secret = m.post("/api/v1/groups", json={"name": "Hidden", "visibility": "secret", "join_policy": "invite"}).get_json()
+    seen_by_viewer = [g["id"] for g in v.get(f"/api/v1/people/{member.id}/groups").get_json()["items"]]
+    assert seen_by_viewer == [public["id"]]
+    seen_by_member = {g["id"] for g in m.get(f"/api/v1/people/{member.id}/groups").get_json()["items"]}
+    assert seen_by_member == {public["id"], secret["id"]}
