@@ -190,8 +190,11 @@ def visible_groups(user: User | None) -> ColumnElement[bool]:
     return or_(*clauses)
 
 
-def readable_groups(user: User) -> ColumnElement[bool]:
+def readable_groups(user: User | None) -> ColumnElement[bool]:
     """Bulk form of ``group:read`` as a condition on a group id column's values."""
+    if not _active(user):
+        return false()
+    assert user is not None
     mine = select(GroupMember.group_id).where(GroupMember.user_id == user.id)
     if user.is_external:
         return Group.id.in_(mine)
@@ -275,21 +278,26 @@ def _may_interact(user: User, post: Post) -> bool:
     return group is None or group.archived_at is None
 
 
-def visible_posts(user: User | None) -> ColumnElement[bool]:
-    """Bulk form of ``post:read``: a condition on ``Post`` (use with a join-free select)."""
+def visible_posts(user: User | None, *, viewer: Any = None) -> ColumnElement[bool]:
+    """Bulk form of ``post:read``: a condition on ``Post`` (use with a join-free select).
+
+    ``viewer`` stands for ``user.id`` in the condition (by default, the id itself). A statement
+    built once and executed for many readers passes a named bind parameter and gives each
+    reader's id when it executes; the condition's shape still follows ``user``."""
     if not _active(user):
         return false()
     assert user is not None
-    mine = select(GroupMember.group_id).where(GroupMember.user_id == user.id)
+    me = user.id if viewer is None else viewer
+    mine = select(GroupMember.group_id).where(GroupMember.user_id == me)
     public = select(Group.id).where(Group.visibility == Visibility.public)
     where_clauses: list[ColumnElement[bool]] = [Post.group_id.in_(mine)]
     if user.is_external:
-        where_clauses.append(and_(Post.group_id.is_(None), Post.author_id == user.id))
+        where_clauses.append(and_(Post.group_id.is_(None), Post.author_id == me))
     else:
         where_clauses += [Post.group_id.is_(None), Post.group_id.in_(public)]
     return and_(
         Post.deleted_at.is_(None),
-        or_(Post.status == PostStatus.published, Post.author_id == user.id),
+        or_(Post.status == PostStatus.published, Post.author_id == me),
         or_(*where_clauses),
     )
 

@@ -13,7 +13,7 @@ from typing import Any, cast
 from flask import Flask, g, request
 from flask_login import current_user
 from sqlalchemy import CursorResult, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from esn.accounts.models import ApiToken, User
 from esn.accounts.tokens import TOKEN_PREFIX, token_digest
@@ -37,6 +37,11 @@ def _bearer() -> str | None:
     return value.strip()
 
 
+# Who is asking needs the person's row only: their department, roles and skills are loaded
+# when something reads them (most requests never do), instead of three queries on every request.
+_PERSON_ONLY = [lazyload("*")]
+
+
 @login_manager.user_loader
 def _load_from_session(session_id: str) -> User | None:
     if _bearer() is not None:
@@ -44,7 +49,7 @@ def _load_from_session(session_id: str) -> User | None:
     user_id, _, epoch = session_id.partition(":")
     if not user_id.isdigit() or not epoch.isdigit():
         return None
-    user = db.session.get(User, int(user_id))
+    user = db.session.get(User, int(user_id), options=_PERSON_ONLY)
     if user is None or not user.is_active or user.auth_epoch != int(epoch):
         return None
     g.auth_method = "session"
@@ -68,6 +73,7 @@ def _load_from_bearer(_request: object) -> User | None:
             ApiToken.revoked_at.is_(None),
             or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > moment),
         )
+        .options(*_PERSON_ONLY)
     ).first()
     if row is None:
         return None

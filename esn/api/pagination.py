@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from esn.api.problems import Problem
+from esn.api.types import MAX_ID
 
 MAX_CURSOR_LENGTH = 512
 
@@ -38,6 +39,12 @@ def decode_cursor(cursor: str, types: tuple[type, ...]) -> tuple[Any, ...]:
     for value, kind in zip(values, types, strict=True):
         # bool is an int in Python; a cursor never legitimately holds one.
         if isinstance(value, bool) or not isinstance(value, kind):
+            raise bad
+        # Values the database would refuse (an INTEGER out of range, NUL in text) are a 400
+        # here, not a 500 there. Ints in cursors are ids.
+        if isinstance(value, int) and not 0 <= value <= MAX_ID:
+            raise bad
+        if isinstance(value, str) and "\x00" in value:
             raise bad
         out.append(value)
     return tuple(out)

@@ -7,6 +7,7 @@ body says nothing about the internals (the log has the traceback and the request
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -14,6 +15,8 @@ from flask import Flask, Response, g, json, request
 from flask_wtf.csrf import CSRFError
 from pydantic import BaseModel
 from werkzeug.exceptions import HTTPException
+
+from esn.extensions import db
 
 log = logging.getLogger("esn.api")
 
@@ -151,6 +154,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.path)
+        # Nothing of a failed request is kept, and the session is usable again for what still
+        # runs in this request (after_request hooks read the signed-in person). The database
+        # may be what failed, so a failing rollback must not hide the 500.
+        with contextlib.suppress(Exception):
+            db.session.rollback()
         return problem_response(
             Problem(500, "Internal Server Error", "Something went wrong on our side.")
         )

@@ -20,10 +20,24 @@ from flask import Blueprint, Flask, Response, json, request
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
-from esn.api.problems import FieldError, Problem, validation_problem
+from esn.api.problems import FieldError, Problem, not_found, validation_problem
+from esn.api.types import MAX_ID
 
 Auth = Literal["public", "user"]
 _CONVERTER = re.compile(r"<(?:(?P<conv>[a-z]+):)?(?P<name>\w+)>")
+
+
+# The longest text path parameter (a name, a handle); the document says so too.
+MAX_PATH_TEXT = 200
+
+
+def _plausible(value: Any, converter: str) -> bool:
+    """Whether a path parameter could name anything. An id above MAX_ID or text with NUL
+    cannot, and the database would fail on it (an INTEGER column cannot be compared with such
+    an id; PostgreSQL refuses NUL in text) rather than find nothing: so it is a 404 here."""
+    if converter == "int":
+        return bool(value <= MAX_ID)
+    return not isinstance(value, str) or (len(value) <= MAX_PATH_TEXT and "\x00" not in value)
 
 
 @dataclass
@@ -80,7 +94,9 @@ def parse_query(model: type[BaseModel]) -> BaseModel:
         if info is not None and _is_list_field(info.annotation):
             data[key] = values
         elif len(values) > 1:
-            errors.append(FieldError(pointer=f"/{key}", location="query", message="given more than once"))
+            errors.append(
+                FieldError(pointer=f"/{key}", location="query", message="given more than once")
+            )
         else:
             data[key] = values[0]
     if errors:
@@ -101,7 +117,9 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
         )
     raw = request.get_data(cache=True)
     try:
-        return model.model_validate_json(raw)
+        # Strict: a JSON body has real types, so 0 is not false and "3" is not 3; what the
+        # document declares is exactly what is accepted. (Query strings are text; lax there.)
+        return model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
         if any(e["type"] == "json_invalid" for e in exc.errors()):
             raise Problem(
@@ -115,10 +133,7 @@ def _render(result: Any, status: int) -> Response:
         return result
     if result is None:
         return Response(status=204)
-    if isinstance(result, BaseModel):
-        payload = result.model_dump(mode="json")
-    else:
-        payload = result
+    payload = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
     return Response(json.dumps(payload), status=status, mimetype="application/json")
 
 
@@ -173,6 +188,8 @@ def operation(
         def view(**kwargs: Any) -> Response:
             if auth == "user":
                 require_user()
+            if not all(_plausible(kwargs[name], conv) for name, conv in path_params.items()):
+                raise not_found()
             if query is not None:
                 kwargs["query"] = parse_query(query)
             if body is not None:
@@ -241,7 +258,8 @@ def build_openapi(app: Flask, title: str, version: str) -> dict[str, Any]:
     ]
     wanted: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = []
     for op in ops:
-        for model, mode in ((op.body, "validation"), (op.query, "validation"), (op.response, "serialization")):
+        parts = ((op.body, "validation"), (op.query, "validation"), (op.response, "serialization"))
+        for model, mode in parts:
             if model is not None and (model, mode) not in wanted:
                 wanted.append((model, mode))  # type: ignore[arg-type]
     refs, top = models_json_schema(wanted, ref_template="#/components/schemas/{model}")
@@ -251,7 +269,7 @@ def build_openapi(app: Flask, title: str, version: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for op in sorted(ops, key=lambda o: (o.path, o.method)):
         item: dict[str, Any] = {
-            "operationId": f"{op.method}_{op.path.strip('/').replace('/', '_').replace('{', '').replace('}', '').replace('-', '_')}",
+            "operationId": _operation_id(op),
             "summary": op.summary,
             "tags": op.tags,
         }
@@ -260,9 +278,9 @@ def build_openapi(app: Flask, title: str, version: str) -> dict[str, Any]:
         params: list[dict[str, Any]] = []
         for name, conv in op.path_params.items():
             schema: dict[str, Any] = (
-                {"type": "integer", "minimum": 0}
+                {"type": "integer", "minimum": 0, "maximum": MAX_ID}
                 if conv == "int"
-                else {"type": "string", "maxLength": 200}
+                else {"type": "string", "maxLength": MAX_PATH_TEXT}
             )
             params.append({"name": name, "in": "path", "required": True, "schema": schema})
         if op.query is not None:
@@ -290,7 +308,11 @@ def build_openapi(app: Flask, title: str, version: str) -> dict[str, Any]:
         elif op.raw_body is not None:
             item["requestBody"] = {
                 "required": True,
-                "content": {op.raw_body: {"schema": {"type": "string", "maxLength": app.config["MAX_IMPORT_BYTES"]}}},
+                "content": {
+                    op.raw_body: {
+                        "schema": {"type": "string", "maxLength": app.config["MAX_IMPORT_BYTES"]}
+                    }
+                },
             }
         responses: dict[str, Any] = {}
         if op.status == 204:
@@ -298,13 +320,22 @@ def build_openapi(app: Flask, title: str, version: str) -> dict[str, Any]:
         else:
             ok: dict[str, Any] = {"description": "Success."}
             if op.response is not None:
-                ok["content"] = {"application/json": {"schema": refs[(op.response, "serialization")]}}
+                ok["content"] = {
+                    "application/json": {"schema": refs[(op.response, "serialization")]}
+                }
             responses[str(op.status)] = ok
         errs = {422: _STANDARD_ERRORS[422], 400: _STANDARD_ERRORS[400]}
         if op.auth == "user":
             errs[401] = _STANDARD_ERRORS[401]
             errs[403] = _STANDARD_ERRORS[403]
-        if op.path_params:
+        # An id in the path, or one in the body or query (an ``Id`` field), may name nothing
+        # the caller can see.
+        named = [
+            schemas[refs[(m, "validation")]["$ref"].rsplit("/", 1)[-1]]
+            for m in (op.body, op.query)
+            if m is not None
+        ]
+        if op.path_params or any(_names_records(schema, schemas) for schema in named):
             errs[404] = _STANDARD_ERRORS[404]
         if op.body is not None or op.raw_body is not None:
             errs[413] = _STANDARD_ERRORS[413]
@@ -313,9 +344,7 @@ def build_openapi(app: Flask, title: str, version: str) -> dict[str, Any]:
         for code, text in sorted(errs.items()):
             responses[str(code)] = {"description": text, "content": _problem_ref()}
         item["responses"] = responses
-        item["security"] = (
-            [{"bearerAuth": []}, {"cookieAuth": []}] if op.auth == "user" else []
-        )
+        item["security"] = [{"bearerAuth": []}, {"cookieAuth": []}] if op.auth == "user" else []
         paths.setdefault(op.path, {})[op.method] = item
 
     return {
@@ -326,7 +355,11 @@ def build_openapi(app: Flask, title: str, version: str) -> dict[str, Any]:
         "components": {
             "schemas": schemas,
             "securitySchemes": {
-                "bearerAuth": {"type": "http", "scheme": "bearer", "description": "A personal API token."},
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A personal API token.",
+                },
                 "cookieAuth": {
                     "type": "apiKey",
                     "in": "cookie",
@@ -336,6 +369,22 @@ def build_openapi(app: Flask, title: str, version: str) -> dict[str, Any]:
             },
         },
     }
+
+
+def _names_records(schema: dict[str, Any], schemas: dict[str, Any]) -> bool:
+    """Whether an object schema has a property that is an id (an integer up to MAX_ID)."""
+    for prop in schema.get("properties", {}).values():
+        for alt in [prop, *prop.get("anyOf", [])]:
+            if "$ref" in alt:
+                continue  # a nested object; ids in request objects are top-level
+            if alt.get("type") == "integer" and alt.get("maximum") == MAX_ID:
+                return True
+    return False
+
+
+def _operation_id(op: Operation) -> str:
+    name = op.path.strip("/").replace("/", "_").replace("{", "").replace("}", "")
+    return f"{op.method}_{name.replace('-', '_')}"
 
 
 def _same_path(openapi_path: str, flask_rule: str) -> bool:

@@ -133,6 +133,8 @@ def check_leave(user: User, group: Group) -> None:
     if member.role == GroupRole.owner and _owners(group) == 1:
         raise conflict("The last owner cannot leave; make someone else an owner first.")
     db.session.delete(member)
+    # Flush, so that a later action in the same transaction (session.get) sees the removal.
+    db.session.flush()
     _event(kinds.MEMBER_LEAVE, user, group)
 
 
@@ -147,6 +149,7 @@ def check_remove_member(actor: User, group: Group, user_id: int) -> None:
     ):
         raise conflict("Only an owner can remove an admin, and owners cannot be removed.")
     db.session.delete(member)
+    db.session.flush()  # as in check_leave
     _event(kinds.MEMBER_REMOVE, actor, group, owner_id=user_id)
 
 

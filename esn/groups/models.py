@@ -72,7 +72,8 @@ class Group(Base):
 
 class GroupMember(Base):
     __tablename__ = "group_members"
-    __table_args__ = (Index("ix_group_members_user_id", "user_id"),)
+    # "The groups I am in" is part of every visibility check: read from the index alone.
+    __table_args__ = (Index("ix_group_members_user_group", "user_id", "group_id"),)
 
     group_id: Mapped[int] = mapped_column(
         ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from esn.api.types import Cursor, Input, Name, Output, SearchText
+from esn.api.types import Cursor, Id, Input, Name, Output, SearchText
 from esn.groups.models import GroupRole, InvitationStatus, JoinPolicy, RequestStatus, Visibility
 from esn.processes import Process
 
@@ -19,7 +19,7 @@ class GroupCreate(Input):
     visibility: Visibility = Visibility.public
     join_policy: JoinPolicy = JoinPolicy.open
     process: Process = Process.general
-    process_owner_id: int | None = Field(None, ge=1)
+    process_owner_id: Id | None = None
 
 
 class GroupUpdate(Input):
@@ -28,7 +28,7 @@ class GroupUpdate(Input):
     visibility: Visibility | None = None
     join_policy: JoinPolicy | None = None
     process: Process | None = None
-    process_owner_id: int | None = Field(None, ge=1)
+    process_owner_id: Id | None = None
 
 
 class GroupOut(Output):
@@ -96,7 +96,7 @@ class JoinRequestList(Output):
 
 
 class InvitationCreate(Input):
-    user_id: int = Field(ge=1)
+    user_id: Id
     expires_in_days: int = Field(14, ge=1, le=90)
 
 

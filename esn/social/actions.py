@@ -111,9 +111,8 @@ def _add_mentions(
     *,
     record: bool,
 ) -> None:
-    """Store new mentions; with ``record`` also their usage events (published content only)."""
-    if not mentioned:
-        return
+    """Make the stored mentions of a text those it now makes; with ``record`` also write the
+    usage events of the new ones (published content only)."""
     existing = set(
         db.session.scalars(
             select(Mention.mentioned_id).where(
@@ -121,6 +120,17 @@ def _add_mentions(
             )
         )
     )
+    gone = existing - set(mentioned.values())
+    if gone:
+        # An edit took them out: they must not be notified, nor counted when a draft is
+        # published.
+        db.session.execute(
+            delete(Mention).where(
+                Mention.source_type == source,
+                Mention.source_id == source_id,
+                Mention.mentioned_id.in_(gone),
+            )
+        )
     for person_id in sorted(set(mentioned.values()) - existing):
         db.session.add(
             Mention(
@@ -170,7 +180,7 @@ def _record_pending_mentions(actor: User, post: Post) -> None:
 
 def check_create_post(author: User, fields: dict[str, Any], group: Group | None) -> Post:
     kind = PostKind(fields["kind"])
-    if kind == PostKind.article and not fields.get("title"):
+    if kind == PostKind.article and not (fields.get("title") or "").strip():
         _field_error("title", "an article needs a title")
     if kind == PostKind.post:
         if fields.get("title"):
@@ -235,6 +245,8 @@ def check_publish(author: User, post: Post) -> None:
 def check_edit_post(editor: User, post: Post, changes: dict[str, Any]) -> Post:
     if "title" in changes and post.kind == PostKind.post:
         _field_error("title", "a short post has no title")
+    if "title" in changes and not changes["title"].strip():
+        _field_error("title", "an article needs a title")
     if "body" in changes:
         if not changes["body"].strip():
             _field_error("body", "must not be blank")

@@ -58,10 +58,15 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}}
 ALLOWED_CLASSES = {"a": {"mention", "hashtag"}}
 URL_SCHEMES = {"http", "https", "mailto"}
+# The only relative links that survive are the ones the renderer makes itself. Anything else
+# without a scheme (``//evil.example``, ``/\evil.example``, ``java%09script:``) is dropped.
+_OWN_LINK = re.compile(r"/(?:people|hashtags)/[^/\\]")
 
 
 def normalise_hashtag(label: str) -> str:
-    return unicodedata.normalize("NFKC", label).casefold()
+    # Cut to the stored length: case folding can lengthen a tag ("ß" -> "ss"), and the link
+    # must name the tag as stored.
+    return unicodedata.normalize("NFKC", label).casefold()[:HASHTAG_MAX]
 
 
 @dataclass
@@ -154,6 +159,10 @@ def _parser(mentions: Mapping[str, int] | None = None) -> MarkdownIt:
     return md
 
 
+def _own_link(url: str) -> str | None:
+    return url if _OWN_LINK.match(url) else None
+
+
 def sanitize(html: str) -> str:
     return nh3.clean(
         html,
@@ -163,6 +172,7 @@ def sanitize(html: str) -> str:
         url_schemes=URL_SCHEMES,
         link_rel="noopener nofollow ugc",
         strip_comments=True,
+        url_relative=_own_link,
     )
 
 

@@ -3,19 +3,37 @@ policy (``access.visible_posts`` for lists, ``access.can`` for single objects)."
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Hashable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    text,
+    true,
+    union,
+)
+from sqlalchemy.orm import aliased
 
 from esn import access
 from esn.accounts.models import User
 from esn.api.pagination import decode_cursor, encode_cursor
-from esn.api.problems import not_found
+from esn.api.problems import Problem, not_found
 from esn.clock import now
+from esn.database import UTCDateTime
 from esn.directory.models import Department
 from esn.extensions import db
 from esn.groups.models import GroupMember
+from esn.social.markdown import normalise_hashtag
 from esn.social.models import (
     Announcement,
     Comment,
@@ -39,6 +57,26 @@ def access_post(user: User, post_id: int) -> Post:
     if post is None or not access.can(user, "post:read", post):
         raise not_found("post")
     return post
+
+
+def access_hashtag(user: User, name: str) -> Hashtag:
+    """The hashtag if ``user`` follows it or may read a post that carries it; 404 otherwise.
+    A tag used only in closed groups or in others' drafts is part of that content: its mere
+    existence must not tell outsiders what was written there."""
+    tag = db.session.scalar(select(Hashtag).where(Hashtag.name == normalise_hashtag(name)[:100]))
+    if tag is None:
+        raise not_found("hashtag")
+    if db.session.get(Follow, (user.id, FollowType.hashtag, tag.id)) is not None:
+        return tag
+    carried = db.session.scalar(
+        select(PostHashtag.post_id)
+        .join(Post, Post.id == PostHashtag.post_id)
+        .where(PostHashtag.hashtag_id == tag.id, access.visible_posts(user))
+        .limit(1)
+    )
+    if carried is None:
+        raise not_found("hashtag")
+    return tag
 
 
 def access_comment(user: User, comment_id: int) -> tuple[Comment, Post]:
@@ -77,30 +115,69 @@ def _my_reactions(user: User, target: TargetType, ids: list[int]) -> dict[int, A
     )
 
 
-def posts_out(user: User, posts: list[Post]) -> list[PostOut]:
-    ids = [p.id for p in posts]
-    authors = people_refs({p.author_id for p in posts})
-    mine = _my_reactions(user, TargetType.post, ids)
-    tags: dict[int, list[str]] = {}
-    pinned: set[int] = set()
-    if ids:
-        for post_id, label in db.session.execute(
-            select(PostHashtag.post_id, Hashtag.label)
-            .join(Hashtag, Hashtag.id == PostHashtag.hashtag_id)
-            .where(PostHashtag.post_id.in_(ids))
-        ):
-            tags.setdefault(post_id, []).append(label)
-        pinned = set(
-            db.session.scalars(
-                select(Announcement.post_id).where(Announcement.post_id.in_(ids), _pin_active())
-            )
+# What a list of posts shows besides the posts themselves (author, the reader's reaction,
+# pinned or not, hashtags), in one statement built once: a row per post and hashtag.
+_POST_EXTRAS = (
+    select(
+        Post.id,
+        User.display_name,
+        User.handle,
+        Reaction.kind,
+        exists()
+        .where(
+            Announcement.post_id == Post.id,
+            or_(
+                Announcement.pinned_until.is_(None),
+                Announcement.pinned_until > bindparam("extras_now", type_=UTCDateTime()),
+            ),
         )
+        .label("pinned"),
+        Hashtag.label,
+    )
+    .join(User, User.id == Post.author_id)
+    .outerjoin(
+        Reaction,
+        and_(
+            Reaction.target_type == TargetType.post,
+            Reaction.target_id == Post.id,
+            Reaction.user_id == bindparam("extras_viewer", type_=Integer),
+        ),
+    )
+    .outerjoin(PostHashtag, PostHashtag.post_id == Post.id)
+    .outerjoin(Hashtag, Hashtag.id == PostHashtag.hashtag_id)
+    .where(Post.id.in_(bindparam("extras_ids", expanding=True)))
+)
+
+
+def posts_out(user: User, posts: list[Post]) -> list[PostOut]:
+    """The API shape of posts the reader may read, with one query for all of them."""
+    if not posts:
+        return []
+    authors: dict[int, PersonRef] = {}
+    mine: dict[int, Any] = {}
+    pinned: set[int] = set()
+    tags: dict[int, list[str]] = {}
+    rows = db.session.execute(
+        _POST_EXTRAS,
+        {"extras_ids": [p.id for p in posts], "extras_viewer": user.id, "extras_now": now()},
+    )
+    by_id = {p.id: p for p in posts}
+    for post_id, display_name, handle, reaction, is_pinned, label in rows:
+        authors[post_id] = PersonRef(
+            id=by_id[post_id].author_id, display_name=display_name, handle=handle
+        )
+        if reaction is not None:
+            mine[post_id] = reaction
+        if is_pinned:
+            pinned.add(post_id)
+        if label is not None:
+            tags.setdefault(post_id, []).append(label)
     return [
         PostOut(
             id=p.id,
             kind=p.kind,
             status=p.status,
-            author=authors[p.author_id],
+            author=authors[p.id],
             group_id=p.group_id,
             title=p.title,
             body=p.body,
@@ -157,33 +234,51 @@ def comments_out(user: User, post: Post, comments: list[Comment]) -> list[Commen
 # --- feeds --------------------------------------------------------------------------------------
 
 
+def _cursor_key(cursor: str | None) -> tuple[datetime, int] | None:
+    """The (published_at, id) of the last post of the previous page; 400 if forged."""
+    if not cursor:
+        return None
+    stamp, last_id = decode_cursor(cursor, (str, int))
+    try:
+        # Cursors we issue carry an offset; a naive or out-of-range time is a forgery.
+        when = datetime.fromisoformat(stamp)
+        if when.tzinfo is None:
+            raise ValueError(stamp)
+        when = when.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise Problem(
+            400, "Bad Request", "The cursor is not valid.", kind="invalid-cursor"
+        ) from None
+    return when, last_id
+
+
+def _before(key: tuple[datetime, int] | None, published: Any, ident: Any) -> Any:
+    """Newer-first keyset condition: rows after ``key`` in (published_at, id) descending."""
+    if key is None:
+        return true()
+    when, last_id = key
+    return or_(published < when, and_(published == when, ident < last_id))
+
+
+def _cut(posts: list[Post], limit: int) -> tuple[list[Post], str | None]:
+    """The page and the cursor of the next one, from ``limit + 1`` posts newest first."""
+    if len(posts) <= limit:
+        return posts, None
+    posts = posts[:limit]
+    last = posts[-1]
+    assert last.published_at is not None
+    return posts, encode_cursor(last.published_at.isoformat(), last.id)
+
+
 def _page(
     stmt: Select[tuple[Post]], cursor: str | None, limit: int
 ) -> tuple[list[Post], str | None]:
     """Newest first by (published_at, id), keyset-paginated."""
-    if cursor:
-        stamp, last_id = decode_cursor(cursor, (str, int))
-        try:
-            when = datetime.fromisoformat(stamp)
-        except ValueError:
-            from esn.api.problems import Problem
-
-            raise Problem(
-                400, "Bad Request", "The cursor is not valid.", kind="invalid-cursor"
-            ) from None
-        stmt = stmt.where(
-            or_(Post.published_at < when, and_(Post.published_at == when, Post.id < last_id))
-        )
+    stmt = stmt.where(_before(_cursor_key(cursor), Post.published_at, Post.id))
     posts = list(
         db.session.scalars(stmt.order_by(Post.published_at.desc(), Post.id.desc()).limit(limit + 1))
     )
-    next_cursor = None
-    if len(posts) > limit:
-        posts = posts[:limit]
-        last = posts[-1]
-        assert last.published_at is not None
-        next_cursor = encode_cursor(last.published_at.isoformat(), last.id)
-    return posts, next_cursor
+    return _cut(posts, limit)
 
 
 def _published(user: User) -> Select[tuple[Post]]:
@@ -194,36 +289,54 @@ def _pin_active() -> Any:
     return or_(Announcement.pinned_until.is_(None), Announcement.pinned_until > now())
 
 
-def _department_chain(user: User) -> list[int]:
-    """The reader's department and its ancestors (an announcement for a department reaches its
-    sub-departments)."""
+def _department_chain(department: Any) -> Select[tuple[int]]:
+    """The department ``department`` (an id, or a bind parameter) and its ancestors, as one
+    recursive query: an announcement for a department reaches its sub-departments. UNION, not
+    UNION ALL, so that a cycle ends the walk."""
+    chain = (
+        select(Department.id, Department.parent_id)
+        .where(Department.id == department)
+        .cte("department_chain", recursive=True)
+    )
+    up = aliased(Department)
+    chain = chain.union(select(up.id, up.parent_id).join(chain, up.id == chain.c.parent_id))
+    return select(chain.c.id)
+
+
+def _announced(department: Any, moment: Any) -> Select[tuple[int]]:
+    """Posts pinned at ``moment`` for everyone or for ``department`` or one of its parents."""
+    return select(Announcement.post_id).where(
+        or_(
+            Announcement.department_id.is_(None),
+            Announcement.department_id.in_(_department_chain(department)),
+        ),
+        or_(Announcement.pinned_until.is_(None), Announcement.pinned_until > moment),
+    )
+
+
+def _announcements_for_reference(user: User) -> Select[tuple[int]]:
     chain: list[int] = []
     current = user.department_id
     while current is not None and current not in chain:
         chain.append(current)
         current = db.session.scalar(select(Department.parent_id).where(Department.id == current))
-    return chain
-
-
-def _announcements_for(user: User) -> Any:
-    chain = _department_chain(user)
     audience: ColumnElement[bool] = Announcement.department_id.is_(None)
     if chain:
         audience = or_(audience, Announcement.department_id.in_(chain))
     return select(Announcement.post_id).where(audience, _pin_active())
 
 
-def home_feed(
+def home_feed_reference(
     user: User, cursor: str | None, limit: int
-) -> tuple[list[Post], str | None, list[Post]]:
-    """Followed people, joined and followed groups, followed hashtags, own posts and
-    announcements for the reader; plus the pinned announcements themselves."""
+) -> tuple[list[Post], str | None]:
+    """The home feed in its plainest form, one SELECT of the visible posts whose author, group,
+    hashtag or announcement makes them the reader's: the specification that ``home_feed``
+    must match row for row (tests/social/test_feed_equivalence.py, bench/feed.py)."""
     follows = select(Follow.target_id).where(Follow.follower_id == user.id)
     followed_tags = select(PostHashtag.post_id).where(
         PostHashtag.hashtag_id.in_(follows.where(Follow.target_type == FollowType.hashtag))
     )
     my_groups = select(GroupMember.group_id).where(GroupMember.user_id == user.id)
-    announced = _announcements_for(user)
     stmt = _published(user).where(
         or_(
             Post.author_id == user.id,
@@ -231,21 +344,173 @@ def home_feed(
             Post.group_id.in_(my_groups),
             Post.group_id.in_(follows.where(Follow.target_type == FollowType.group)),
             Post.id.in_(followed_tags),
-            Post.id.in_(announced),
+            Post.id.in_(_announcements_for_reference(user)),
         )
     )
-    posts, next_cursor = _page(stmt, cursor, limit)
-    pinned: list[Post] = []
-    if cursor is None:
-        pinned = list(
-            db.session.scalars(
-                _published(user)
-                .where(Post.id.in_(announced))
-                .order_by(Post.published_at.desc(), Post.id.desc())
-                .limit(10)
-            )
+    return _page(stmt, cursor, limit)
+
+
+# The home feed is one statement, built once per kind of reader and executed with each reader's
+# values as bind parameters: building a statement of this size, and hashing it for SQLAlchemy's
+# compiled cache, would cost more than the database spends running it.
+_VIEWER = "feed_viewer"
+_N = bindparam("feed_n", type_=Integer)
+_NOW = bindparam("feed_now", type_=UTCDateTime())
+_DEPARTMENT = bindparam("feed_department", type_=Integer)
+_PINS = bindparam("feed_pins", type_=Integer)  # announcements to read: max(feed_n, 10)
+_BEFORE = (bindparam("feed_before_at", type_=UTCDateTime()), bindparam("feed_before_id"))
+_home_statements: dict[Hashable, Select[Any]] = {}
+
+
+def reader_kind(user: User) -> Hashable:
+    """What ``access.visible_posts`` branches on: readers of one kind get the same condition
+    but for their own id (tests/social/test_feed_equivalence.py holds the policy to this)."""
+    return (user.is_active, user.is_external)
+
+
+def _build_home_statement(visible: ColumnElement[bool], paged: bool, postgres: bool) -> Any:
+    """Rows of (post, on the page, pinned), newest first: the page's ``feed_n`` posts and, on a
+    first page, the (at most 10) pinned announcements.
+
+    The page is the newest of the union of each source's newest ``feed_n`` visible posts (own
+    posts, followed people, groups joined or followed, followed hashtags, announcements): each
+    post of the page is among the newest of a source that holds it, and every branch reads an
+    index in order and stops early. ``visible`` (the access policy's condition) is applied in
+    every branch before its LIMIT, so that a source's newest are visible ones."""
+    viewer = bindparam(_VIEWER, type_=Integer)
+    newest = (Post.published_at.desc(), Post.id.desc())
+    before = _before(_BEFORE if paged else None, Post.published_at, Post.id)
+
+    def follows(kind: FollowType) -> Select[tuple[int]]:
+        return select(Follow.target_id.label("key")).where(
+            Follow.follower_id == viewer, Follow.target_type == kind
         )
-    return posts, next_cursor, pinned
+
+    def newest_of(condition: ColumnElement[bool]) -> Select[Any]:
+        return (
+            select(Post.id, Post.published_at)
+            .where(visible, before, condition)
+            .order_by(*newest)
+            .limit(_N)
+        )
+
+    def newest_per_key(keys: Any, per_key: Select[Any]) -> Select[Any]:
+        """``per_key`` (the newest posts of the key ``keys.c.key``) for every key: LATERAL on
+        PostgreSQL; SQLite has none, and a correlated IN does the same there."""
+        if postgres:
+            per = per_key.lateral("per_key")
+            return select(per.c.id, per.c.published_at).select_from(keys).join(per, true())
+        row = aliased(Post)
+        return (
+            select(row.id, row.published_at)
+            .select_from(keys)
+            .join(row, row.id.in_(per_key.with_only_columns(Post.id)))
+        )
+
+    # Announcements: the visible announced posts, newest first, enough for the page's branch
+    # and for the pinned list. PostgreSQL looks each announced post up by its key; with IN it
+    # may merge-join the whole primary key index from the newest post down to the oldest pin.
+    announced = _announced(_DEPARTMENT, _NOW)
+    if postgres:
+        pin_keys = announced.subquery("pin_keys")
+        pins = newest_per_key(pin_keys, newest_of(Post.id == pin_keys.c.post_id)).distinct()
+    else:
+        pins = select(Post.id, Post.published_at).where(visible, before, Post.id.in_(announced))
+    pins_cte = pins.order_by(*_newest_of(pins.selected_columns)).limit(_PINS).cte("pins")
+
+    people = follows(FollowType.user).subquery("people")
+    groups = (
+        select(GroupMember.group_id.label("key"))
+        .where(GroupMember.user_id == viewer)
+        .union(follows(FollowType.group))
+        .subquery("groups_")
+    )
+    tags = follows(FollowType.hashtag).subquery("tags")
+    tagged = (
+        select(Post.id, Post.published_at)
+        .select_from(PostHashtag)
+        .join(Post, Post.id == PostHashtag.post_id)
+        .where(
+            PostHashtag.hashtag_id == tags.c.key,
+            _before(_BEFORE if paged else None, PostHashtag.published_at, PostHashtag.post_id),
+            visible,
+            before,
+        )
+        # post_hashtags.published_at is the post's, copied so that this reads one index.
+        .order_by(PostHashtag.published_at.desc(), PostHashtag.post_id.desc())
+        .limit(_N)
+    )
+    branches = [
+        newest_of(Post.author_id == viewer),
+        newest_per_key(people, newest_of(Post.author_id == people.c.key))
+        if postgres
+        # SQLite: ~50 people with ~100 posts a year each are one pass over their entries in
+        # the (author, published_at, id) index and a top-n sort; that beats 50 correlated
+        # subqueries, each of which builds a temporary table.
+        else newest_of(Post.author_id.in_(select(people.c.key))),
+        newest_per_key(groups, newest_of(Post.group_id == groups.c.key)),
+        newest_per_key(tags, tagged),
+        select(pins_cte.c.id, pins_cte.c.published_at),
+    ]
+    candidates = union(*(select(*b.subquery().c) for b in branches)).subquery("candidates")
+    page = select(candidates.c.id).order_by(*_newest_of(candidates.c)).limit(_N).cte("page")
+    shown = select(page.c.id)
+    on_page = Post.id.in_(select(page.c.id))
+    pinned: ColumnElement[bool] = false()
+    if not paged:
+        pinned_cte = select(pins_cte.c.id).order_by(*_newest_of(pins_cte.c)).limit(10).cte("pinned")
+        shown = shown.union(select(pinned_cte.c.id))
+        pinned = Post.id.in_(select(pinned_cte.c.id))
+    return (
+        select(Post, on_page.label("on_page"), pinned.label("pinned"))
+        .where(Post.id.in_(shown))
+        .order_by(*newest)
+    )
+
+
+def _newest_of(columns: Any) -> tuple[Any, Any]:
+    """Newest first, for the (id, published_at) columns of a subquery or select."""
+    return columns.published_at.desc(), columns.id.desc()
+
+
+def _home_statement(user: User, paged: bool) -> Select[Any]:
+    """The home feed's statement for readers of ``user``'s kind (first page or later)."""
+    postgres = db.session.get_bind().dialect.name == "postgresql"
+    key = (postgres, paged, reader_kind(user))
+    statement = _home_statements.get(key)
+    if statement is None:
+        visible = and_(
+            access.visible_posts(user, viewer=bindparam(_VIEWER, type_=Integer)),
+            Post.status == PostStatus.published,
+        )
+        statement = _home_statements[key] = _build_home_statement(visible, paged, postgres)
+    return statement
+
+
+def home_feed(
+    user: User, cursor: str | None, limit: int
+) -> tuple[list[Post], str | None, list[Post]]:
+    """Followed people, joined and followed groups, followed hashtags, own posts and
+    announcements for the reader, newest first; plus, on the first page, the pinned
+    announcements themselves. The page is exactly what ``home_feed_reference`` returns."""
+    before = _cursor_key(cursor)
+    params: dict[str, Any] = {
+        _VIEWER: user.id,
+        "feed_n": limit + 1,
+        "feed_pins": max(limit + 1, 10),
+        "feed_now": now(),
+        "feed_department": user.department_id,
+    }
+    if before is not None:
+        params["feed_before_at"], params["feed_before_id"] = before
+    statement = _home_statement(user, paged=before is not None)
+    if db.session.get_bind().dialect.name == "postgresql":
+        # Planning this statement for each reader's values costs more than running it, and
+        # the plan is the same for everyone: keep the one psycopg prepares after five runs.
+        db.session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+    rows = db.session.execute(statement, params).all()
+    posts, next_cursor = _cut([post for post, on_page, _ in rows if on_page], limit)
+    return posts, next_cursor, [post for post, _, pinned in rows if pinned]
 
 
 def group_feed(

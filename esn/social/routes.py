@@ -410,11 +410,8 @@ def home_feed(query: FeedQuery) -> FeedPage:
     announcements for you. The first page also lists the pinned announcements."""
     user = require_user()
     posts, cursor, pinned = queries.home_feed(user, query.cursor, query.limit)
-    return FeedPage(
-        items=queries.posts_out(user, posts),
-        next_cursor=cursor,
-        pinned=queries.posts_out(user, pinned),
-    )
+    shown = queries.posts_out(user, posts + pinned)  # one query for both lists
+    return FeedPage(items=shown[: len(posts)], next_cursor=cursor, pinned=shown[len(posts) :])
 
 
 @operation(
@@ -451,10 +448,13 @@ def profile_feed(user_id: int, query: FeedQuery) -> FeedPage:
     return FeedPage(items=queries.posts_out(user, posts), next_cursor=cursor)
 
 
-def _hashtag(name: str) -> Hashtag:
+def _hashtag(name: str, user: User | None = None) -> Hashtag:
+    """The hashtag by name; with ``user``, only if that person may know of it."""
     if len(name) > 100:
         raise not_found("hashtag")
-    return actions.hashtag_by_name(name)
+    if user is None:
+        return actions.hashtag_by_name(name)
+    return queries.access_hashtag(user, name)
 
 
 @operation(
@@ -468,7 +468,7 @@ def _hashtag(name: str) -> Hashtag:
 )
 def hashtag_feed(name: str, query: FeedQuery) -> FeedPage:
     user = require_user()
-    tag = _hashtag(name)
+    tag = _hashtag(name, user)
     posts, cursor = queries.hashtag_feed(user, tag.id, query.cursor, query.limit)
     return FeedPage(items=queries.posts_out(user, posts), next_cursor=cursor)
 
@@ -493,7 +493,7 @@ def trending() -> TrendingList:
 @operation(bp, "/hashtags/<name>", "GET", summary="A hashtag", tags=FEEDS, response=HashtagOut)
 def get_hashtag(name: str) -> HashtagOut:
     user = require_user()
-    tag = _hashtag(name)
+    tag = _hashtag(name, user)
     following = db.session.get(Follow, (user.id, FollowType.hashtag, tag.id)) is not None
     return HashtagOut(name=tag.name, label=tag.label, following=following)
 
@@ -508,7 +508,7 @@ def _follow_target(user: User, target: FollowType, key: str) -> int:
         group = access_group(user, int(key))
         access.require(user, "group:follow", group)
         return group.id
-    return _hashtag(key).id
+    return _hashtag(key, user).id
 
 
 @operation(

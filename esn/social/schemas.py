@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from esn.api.types import Cursor, Input, Output
+from esn.api.types import Cursor, Id, Input, Output, Timestamp
 from esn.processes import Process
 from esn.social.models import FollowType, PostKind, PostStatus, ReactionKind
 
@@ -19,7 +19,7 @@ class PostCreate(Input):
     kind: PostKind = PostKind.post
     title: str | None = Field(None, min_length=1, max_length=300)
     body: str = Field(min_length=1, max_length=ARTICLE_MAX)
-    group_id: int | None = Field(None, ge=1)
+    group_id: Id | None = None
     process: Process | None = Field(None, description="Defaults to the group's process.")
     is_question: bool = False
     publish: bool = Field(True, description="Articles may be saved as drafts (false).")
@@ -86,7 +86,7 @@ class RevisionList(Output):
 
 class CommentCreate(Input):
     body: str = Field(min_length=1, max_length=COMMENT_MAX)
-    parent_id: int | None = Field(None, ge=1)
+    parent_id: Id | None = None
 
 
 class CommentUpdate(Input):
@@ -128,12 +128,12 @@ class ReactionList(Output):
 
 
 class AcceptAnswer(Input):
-    comment_id: int = Field(ge=1)
+    comment_id: Id
 
 
 class PinCreate(Input):
-    department_id: int | None = Field(None, ge=1, description="Empty: everyone.")
-    pinned_until: datetime | None = None
+    department_id: Id | None = Field(None, description="Empty: everyone.")
+    pinned_until: Timestamp | None = None
 
 
 class FollowOut(Output):

@@ -95,8 +95,14 @@ def test_profile_group_list_hides_secret_groups(app):
     m.sign_in(member.email)
     v.sign_in(viewer.email)
     public = m.post("/api/v1/groups", json={"name": "Open", "visibility": "public"}).get_json()
-    secret = m.post("/api/v1/groups", json={"name": "Hidden", "visibility": "secret", "join_policy": "invite"}).get_json()
-    seen_by_viewer = [g["id"] for g in v.get(f"/api/v1/people/{member.id}/groups").get_json()["items"]]
+    secret = m.post(
+        "/api/v1/groups", json={"name": "Hidden", "visibility": "secret", "join_policy": "invite"}
+    ).get_json()
+    seen_by_viewer = [
+        g["id"] for g in v.get(f"/api/v1/people/{member.id}/groups").get_json()["items"]
+    ]
     assert seen_by_viewer == [public["id"]]
-    seen_by_member = {g["id"] for g in m.get(f"/api/v1/people/{member.id}/groups").get_json()["items"]}
+    seen_by_member = {
+        g["id"] for g in m.get(f"/api/v1/people/{member.id}/groups").get_json()["items"]
+    }
     assert seen_by_member == {public["id"], secret["id"]}
