@@ -47,27 +47,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flask import Flask
-from sqlalchemy import create_engine, func, select, text, update
+from sqlalchemy import create_engine, select, text, update
 
-import loadgen
+from bench import loadgen
+from bench.feed_world import World, bench_token, generate
 from esn import create_app
 from esn.extensions import db
-from feed_world import World, bench_token, generate
 
+ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 OUT = ROOT / "bench" / "out"
 FEED = "/api/v1/feed"
 CEILING = "/healthz"
 
 
-# --- the database ----------------------------------------------------------------------------------
+# --- the database -------------------------------------------------------------------------------
 
 
 def make_app(url: str, workdir: Path) -> Flask:
@@ -201,8 +199,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server(url: str, workdir: Path, workers: int, threads: int) -> Iterator[str]:
-    """gunicorn serving ``wsgi:app`` on loopback, as production runs it; yields its base URL."""
+def server(url: str, workdir: Path, workers: int, threads: int) -> Iterator[tuple[str, int]]:
+    """gunicorn serving ``wsgi:app`` on loopback, as production runs it; yields its base URL
+    and the process id of its master."""
     port = _free_port()
     env = {
         **os.environ,
@@ -231,7 +230,7 @@ def server(url: str, workdir: Path, workers: int, threads: int) -> Iterator[str]
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"gunicorn did not start; see {log.name}")
             time.sleep(0.2)
-        yield base
+        yield base, proc.pid
     finally:
         proc.terminate()
         try:
@@ -242,16 +241,34 @@ def server(url: str, workdir: Path, workers: int, threads: int) -> Iterator[str]
         log.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process and its children so far (Linux; 0 elsewhere)."""
+    total = 0
+    try:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # the process ended meanwhile
+            if stat.parent.name == str(pid) or fields[1] == str(pid):  # itself, or a child
+                total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    except OSError:
+        return 0.0
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def measure(
-    base: str, tokens: list[str], args: argparse.Namespace
+    base: str, master: int, tokens: list[str], args: argparse.Namespace
 ) -> tuple[loadgen.Result, loadgen.Result]:
     """(feed, ceiling): the best of ``--repeat`` runs of each, taken in turns so that both see
-    the same machine."""
+    the same machine; each with the server's CPU time per request."""
 
     def load(path: str, toks: list[str], seconds: float) -> loadgen.Result:
+        cpu = cpu_seconds(master)
         result = loadgen.run(
             base, path, toks, duration=seconds, connections=args.connections, tool=args.tool
         )
+        result.cpu_ms = (cpu_seconds(master) - cpu) * 1000 / max(result.requests, 1)
         if result.bad_status or result.socket_errors or not result.requests:
             raise SystemExit(f"{path}: {result}")
         return result
@@ -288,15 +305,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="a PostgreSQL server (a fresh schema is created and dropped); "
                         "default: a SQLite file")  # fmt: skip
     parser.add_argument("--reuse", action="store_true",
-                        help="SQLite: keep the generated file in bench/out/ and reuse it")  # fmt: skip
+                        help="SQLite: keep the generated file in bench/out/, reuse it")  # fmt: skip
     parser.add_argument("--duration", type=float, default=15, help="seconds per load run")
     parser.add_argument("--warmup", type=float, default=3, help="seconds before each run")
     parser.add_argument("--repeat", type=int, default=1,
-                        help="runs of each endpoint per server setting; the best is reported")  # fmt: skip
-    parser.add_argument("--connections", type=int, default=16,
+                        help="runs of each endpoint per setting; the best counts")  # fmt: skip
+    parser.add_argument("--connections", type=int, default=8,
                         help="concurrent keep-alive connections of the load generator")  # fmt: skip
     parser.add_argument("--servers", default="2x4",
-                        help="gunicorn settings to try, WORKERSxTHREADS, comma-separated")  # fmt: skip
+                        help="gunicorn settings to try: WORKERSxTHREADS,...")  # fmt: skip
     parser.add_argument("--readers", type=int, default=5000,
                         help="how many different people make the feed requests")  # fmt: skip
     parser.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto")
@@ -307,7 +324,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.tool == "wrk":
             raise SystemExit("wrk is not installed: apt-get install wrk (or brew install wrk)")
         print("note: wrk is not installed (apt-get install wrk); using the Python load "
-              "generator, which takes CPU from the server on a small machine", file=sys.stderr)  # fmt: skip
+              "generator, which takes CPU from the server on a small machine",
+              file=sys.stderr)  # fmt: skip
 
     with tempfile.TemporaryDirectory(prefix="esn-bench-") as tmp:
         workdir = Path(tmp)
@@ -318,8 +336,8 @@ def main(argv: list[str] | None = None) -> None:
             tokens = [bench_token(uid) for uid in ids]
             results = []
             for workers, threads in settings:
-                with server(url, workdir, workers, threads) as base:
-                    feed, ceiling = measure(base, tokens, args)
+                with server(url, workdir, workers, threads) as (base, master):
+                    feed, ceiling = measure(base, master, tokens, args)
                 results.append(((workers, threads), feed, ceiling))
                 print(f"  {workers}x{threads}: feed {feed.rps:,.0f} req/s, "
                       f"healthz {ceiling.rps:,.0f} req/s", flush=True)  # fmt: skip
@@ -335,16 +353,18 @@ def main(argv: list[str] | None = None) -> None:
           f"{len(tokens):,} different readers")  # fmt: skip
     print(f"in-process, one thread (median of 50 readers): feed query "
           f"{timings['query']:.2f} ms, whole request {timings['request']:.2f} ms")  # fmt: skip
-    print(f"{'server':10}{'endpoint':22}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>10}{'x ceiling':>11}")
+    print(f"{'server':8}{'endpoint':22}{'p50 ms':>8}{'p99 ms':>8}{'req/s':>8}"
+          f"{'x ceiling':>10}{'CPU ms/req':>11}")  # fmt: skip
     for (workers, threads), feed, ceiling in results:
-        name = f"{workers}x{threads}"
-        print(f"{name:10}{'(a) GET ' + FEED:22}{feed.p50_ms:9.1f}{feed.p99_ms:9.1f}"
-              f"{feed.rps:10,.0f}{feed.rps / ceiling.rps:11.2f}")  # fmt: skip
-        print(f"{'':10}{'(b) GET ' + CEILING:22}{ceiling.p50_ms:9.1f}{ceiling.p99_ms:9.1f}"
-              f"{ceiling.rps:10,.0f}{1:11.2f}")  # fmt: skip
+        for label, r in (("(a) GET " + FEED, feed), ("(b) GET " + CEILING, ceiling)):
+            name = f"{workers}x{threads}" if r is feed else ""
+            print(f"{name:8}{label:22}{r.p50_ms:8.1f}{r.p99_ms:8.1f}{r.rps:8,.0f}"
+                  f"{r.rps / ceiling.rps:10.2f}{r.cpu_ms:11.2f}")  # fmt: skip
     best = max(results, key=lambda r: r[1].rps)
     print(f"best: {best[0][0]}x{best[0][1]}, feed at {best[1].rps / best[2].rps:.2f} of the "
-          f"ceiling (target: 1,500 req/s with p99 <= 25 ms on SQLite, >= 0.20 of the ceiling)")  # fmt: skip
+          f"ceiling in req/s (target: 1,500 req/s with p99 <= 25 ms on SQLite, >= 0.20 of the "
+          f"ceiling); server CPU per request {best[1].cpu_ms / best[2].cpu_ms:.1f} x the "
+          f"ceiling's")  # fmt: skip
 
 
 if __name__ == "__main__":

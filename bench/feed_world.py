@@ -30,10 +30,11 @@ FIRST = ["Anna", "Bo", "Cas", "Daan", "Eva", "Femke", "Gijs", "Hugo", "Ines", "J
 LAST = ["de Vries", "Jansen", "Smit", "Bakker", "Visser", "Meijer", "Mulder", "de Boer", "Bos",
         "Dekker", "Dubois", "Martin", "Bernard", "Silva", "Santos", "Müller", "Schmidt", "Nowak",
         "García", "Rossi", "O'Brien", "van den Berg", "Peeters", "Hansen"]  # fmt: skip
-WORDS = ("the new line is running ahead of plan and the team would like feedback on the test "
-         "results before friday customer visit went well thanks everyone who helped with the "
-         "demo quarterly review notes are in the shared folder who can help with the supplier "
-         "audit next week lunch talk about safety in the lab").split()  # fmt: skip
+TEXT = """the new line is running ahead of plan and the team would like feedback on the test
+results before friday customer visit went well thanks everyone who helped with the demo
+quarterly review notes are in the shared folder who can help with the supplier audit next
+week lunch talk about safety in the lab"""
+WORDS = TEXT.split()
 TOPICS = ("Safety", "Lean", "Launch", "Quality", "Hiring", "Sales", "Kaizen", "Audit", "Demo",
           "Training", "Customer", "Supply", "Energy", "Data", "Python", "Onboarding")  # fmt: skip
 PROCESSES = ("marketing", "recruitment", "innovation", "production", "service", "general")
@@ -117,11 +118,11 @@ class Writer:
                 self.conn.executemany(sql, [tuple(map(self.value, r)) for r in chunk])
                 n += len(chunk)
             return n
-        with self.conn.cursor() as cur:
-            with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-                    n += 1
+        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        with self.conn.cursor() as cur, cur.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+                n += 1
         return n
 
     def finish(self, serial_tables: Iterable[str]) -> None:
@@ -239,18 +240,18 @@ def generate(world: World, url: str, today: date) -> dict[str, int]:
         members.extend((g, uid, "member", start) for g in mine)
     # The first member of each group owns it.
     owned: set[int] = set()
-    for i, (g, u, _role, t) in enumerate(members):
-        if g not in owned:
-            owned.add(g)
-            members[i] = (g, u, "owner", t)
+    for i, (group_id, user_id, _role, joined) in enumerate(members):
+        if group_id not in owned:
+            owned.add(group_id)
+            members[i] = (group_id, user_id, "owner", joined)
     counts["group_members"] = w.rows(
         "group_members", ("group_id", "user_id", "role", "joined_at"), members
     )
     del members
 
     # Hashtags with Zipf popularity.
-    tags = [(i + 1, f"{TOPICS[i % len(TOPICS)].lower()}{i // len(TOPICS) or ''}",
-             f"{TOPICS[i % len(TOPICS)]}{i // len(TOPICS) or ''}") for i in range(1000)]  # fmt: skip
+    labels = [f"{TOPICS[i % len(TOPICS)]}{i // len(TOPICS) or ''}" for i in range(1000)]
+    tags = [(i + 1, label.lower(), label) for i, label in enumerate(labels)]
     counts["hashtags"] = w.rows("hashtags", ("id", "name", "label"), tags)
     tag_cum = _zipf_cum(len(tags), 1.0)
 
@@ -275,9 +276,9 @@ def generate(world: World, url: str, today: date) -> dict[str, int]:
             chosen.discard(uid)
             for other in sorted(chosen):
                 yield (uid, "user", other, start)
-            for g in sorted(set(rng.sample(public_groups, rng.randint(0, 2))) - set(
-                world.member_of[uid]
-            )):
+            for g in sorted(
+                set(rng.sample(public_groups, rng.randint(0, 2))) - set(world.member_of[uid])
+            ):
                 yield (uid, "group", g, start)
             for t in sorted({i + 1 for i in _pick(rng, tag_cum, rng.randint(0, 5))}):
                 yield (uid, "hashtag", t, start)
@@ -333,7 +334,6 @@ def generate(world: World, url: str, today: date) -> dict[str, int]:
     counts["post_hashtags"] = w.rows(
         "post_hashtags", ("post_id", "hashtag_id", "published_at"), post_tags
     )
-    del post_tags
 
     # Reactions: some on recent posts, so that "my reaction" lookups find rows.
     def reactions() -> Iterator[tuple[Any, ...]]:

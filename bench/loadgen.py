@@ -35,6 +35,7 @@ class Result:
     max_ms: float
     bad_status: int  # answers other than 200
     socket_errors: int
+    cpu_ms: float = 0.0  # the server's CPU time per request, when the caller measures it
 
     @property
     def rps(self) -> float:

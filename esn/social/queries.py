@@ -252,7 +252,7 @@ def _cursor_key(cursor: str | None) -> tuple[datetime, int] | None:
     return when, last_id
 
 
-def _before(key: tuple[datetime, int] | None, published: Any, ident: Any) -> Any:
+def _before(key: tuple[Any, Any] | None, published: Any, ident: Any) -> Any:
     """Newer-first keyset condition: rows after ``key`` in (published_at, id) descending."""
     if key is None:
         return true()
@@ -358,7 +358,10 @@ _N = bindparam("feed_n", type_=Integer)
 _NOW = bindparam("feed_now", type_=UTCDateTime())
 _DEPARTMENT = bindparam("feed_department", type_=Integer)
 _PINS = bindparam("feed_pins", type_=Integer)  # announcements to read: max(feed_n, 10)
-_BEFORE = (bindparam("feed_before_at", type_=UTCDateTime()), bindparam("feed_before_id"))
+_BEFORE: tuple[Any, Any] = (
+    bindparam("feed_before_at", type_=UTCDateTime()),
+    bindparam("feed_before_id", type_=Integer),
+)
 _home_statements: dict[Hashable, Select[Any]] = {}
 
 
@@ -454,7 +457,7 @@ def _build_home_statement(visible: ColumnElement[bool], paged: bool, postgres: b
     ]
     candidates = union(*(select(*b.subquery().c) for b in branches)).subquery("candidates")
     page = select(candidates.c.id).order_by(*_newest_of(candidates.c)).limit(_N).cte("page")
-    shown = select(page.c.id)
+    shown: Any = select(page.c.id)
     on_page = Post.id.in_(select(page.c.id))
     pinned: ColumnElement[bool] = false()
     if not paged:

@@ -1,12 +1,12 @@
 """The access policy on random worlds: the per-object check, the bulk filter, an independent
 model of the rules, and every feed agree.
 
-A world holds people (some external, some deactivated, some site administrators), a public, a
-private and a secret group of random join policy (some changed to another visibility after the
-posts were written, some archived), memberships (some left, some removed), invitations (some expired),
-join requests, follows of people, groups and hashtags, and posts (short posts, articles,
-drafts, drafts published later; some deleted, some pinned, some with comments of which some
-are deleted), written at times that often tie. It is built through the actions, not HTTP.
+A world holds people (some external, some deactivated, some site administrators), a public,
+a private and a secret group of random join policy (some changed to another visibility after
+the posts were written, some archived), memberships (some left, some removed), invitations
+(some expired), join requests, follows of people, groups and hashtags, and posts (short posts,
+articles, drafts, drafts published later; some deleted, some pinned, some with comments of which
+some are deleted), written at times that often tie. It is built through the actions, not HTTP.
 
 For every viewer (each person, and nobody):
 
