@@ -151,6 +151,7 @@ Cursor = Annotated[str, StringConstraints(max_length=512)]
 SearchText = Annotated[str, StringConstraints(max_length=200), AfterValidator(_no_nul)]
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
+
 def _iso_timestamp(value: Any) -> Any:
     if isinstance(value, str):
         try:

@@ -54,6 +54,8 @@ class InvitationStatus(enum.StrEnum):
 
 class Group(Base):
     __tablename__ = "groups"
+    # "The public groups" is part of every visibility check of people inside the organisation.
+    __table_args__ = (Index("ix_groups_visibility", "visibility", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))

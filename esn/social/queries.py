@@ -115,87 +115,86 @@ def _my_reactions(user: User, target: TargetType, ids: list[int]) -> dict[int, A
     )
 
 
-# What a list of posts shows besides the posts themselves (author, the reader's reaction,
-# pinned or not, hashtags), in one statement built once: a row per post and hashtag.
-_POST_EXTRAS = (
-    select(
-        Post.id,
+_TAG_SEPARATOR = "\n"  # hashtags are single words
+
+
+def _post_extras(viewer: Any, moment: Any) -> list[Any]:
+    """What a post shows besides its own columns, as columns of a statement that selects
+    ``Post`` joined to its author: the author's name and handle, ``viewer``'s reaction, whether
+    it is pinned at ``moment``, and its hashtags (one string)."""
+    return [
         User.display_name,
         User.handle,
-        Reaction.kind,
-        exists()
+        select(Reaction.kind)
         .where(
-            Announcement.post_id == Post.id,
-            or_(
-                Announcement.pinned_until.is_(None),
-                Announcement.pinned_until > bindparam("extras_now", type_=UTCDateTime()),
-            ),
-        )
-        .label("pinned"),
-        Hashtag.label,
-    )
-    .join(User, User.id == Post.author_id)
-    .outerjoin(
-        Reaction,
-        and_(
             Reaction.target_type == TargetType.post,
             Reaction.target_id == Post.id,
-            Reaction.user_id == bindparam("extras_viewer", type_=Integer),
+            Reaction.user_id == viewer,
+        )
+        .scalar_subquery(),
+        exists().where(
+            Announcement.post_id == Post.id,
+            or_(Announcement.pinned_until.is_(None), Announcement.pinned_until > moment),
+        ),
+        select(func.aggregate_strings(Hashtag.label, _TAG_SEPARATOR))
+        .select_from(PostHashtag)
+        .join(Hashtag, Hashtag.id == PostHashtag.hashtag_id)
+        .where(PostHashtag.post_id == Post.id)
+        .scalar_subquery(),
+    ]
+
+
+# Built once; one query for all the posts of a response.
+_POSTS_SHOWN = (
+    select(
+        Post.id,
+        *_post_extras(
+            bindparam("shown_viewer", type_=Integer), bindparam("shown_now", type_=UTCDateTime())
         ),
     )
-    .outerjoin(PostHashtag, PostHashtag.post_id == Post.id)
-    .outerjoin(Hashtag, Hashtag.id == PostHashtag.hashtag_id)
-    .where(Post.id.in_(bindparam("extras_ids", expanding=True)))
+    .join(User, User.id == Post.author_id)
+    .where(Post.id.in_(bindparam("shown_ids", expanding=True)))
 )
+
+
+def _post_out(
+    p: Post,
+    author_name: str,
+    author_handle: str,
+    my_reaction: Any,
+    pinned: bool,
+    hashtags: str | None,
+) -> PostOut:
+    return PostOut(
+        id=p.id,
+        kind=p.kind,
+        status=p.status,
+        author=PersonRef(id=p.author_id, display_name=author_name, handle=author_handle),
+        group_id=p.group_id,
+        title=p.title,
+        body=p.body,
+        body_html=p.body_html,
+        process=p.process,
+        is_question=p.is_question,
+        accepted_comment_id=p.accepted_comment_id,
+        created_at=p.created_at,
+        published_at=p.published_at,
+        edited_at=p.edited_at,
+        comment_count=p.comment_count,
+        reaction_count=p.reaction_count,
+        my_reaction=my_reaction,
+        hashtags=sorted(hashtags.split(_TAG_SEPARATOR)) if hashtags else [],
+        pinned=bool(pinned),
+    )
 
 
 def posts_out(user: User, posts: list[Post]) -> list[PostOut]:
     """The API shape of posts the reader may read, with one query for all of them."""
     if not posts:
         return []
-    authors: dict[int, PersonRef] = {}
-    mine: dict[int, Any] = {}
-    pinned: set[int] = set()
-    tags: dict[int, list[str]] = {}
-    rows = db.session.execute(
-        _POST_EXTRAS,
-        {"extras_ids": [p.id for p in posts], "extras_viewer": user.id, "extras_now": now()},
-    )
-    by_id = {p.id: p for p in posts}
-    for post_id, display_name, handle, reaction, is_pinned, label in rows:
-        authors[post_id] = PersonRef(
-            id=by_id[post_id].author_id, display_name=display_name, handle=handle
-        )
-        if reaction is not None:
-            mine[post_id] = reaction
-        if is_pinned:
-            pinned.add(post_id)
-        if label is not None:
-            tags.setdefault(post_id, []).append(label)
-    return [
-        PostOut(
-            id=p.id,
-            kind=p.kind,
-            status=p.status,
-            author=authors[p.id],
-            group_id=p.group_id,
-            title=p.title,
-            body=p.body,
-            body_html=p.body_html,
-            process=p.process,
-            is_question=p.is_question,
-            accepted_comment_id=p.accepted_comment_id,
-            created_at=p.created_at,
-            published_at=p.published_at,
-            edited_at=p.edited_at,
-            comment_count=p.comment_count,
-            reaction_count=p.reaction_count,
-            my_reaction=mine.get(p.id),
-            hashtags=sorted(tags.get(p.id, [])),
-            pinned=p.id in pinned,
-        )
-        for p in posts
-    ]
+    params = {"shown_ids": [p.id for p in posts], "shown_viewer": user.id, "shown_now": now()}
+    extras = {row[0]: row[1:] for row in db.session.execute(_POSTS_SHOWN, params)}
+    return [_post_out(p, *extras[p.id]) for p in posts]
 
 
 def comments_out(user: User, post: Post, comments: list[Comment]) -> list[CommentOut]:
@@ -265,9 +264,12 @@ def _cut(posts: list[Post], limit: int) -> tuple[list[Post], str | None]:
     if len(posts) <= limit:
         return posts, None
     posts = posts[:limit]
-    last = posts[-1]
+    return posts, _cursor_after(posts[-1])
+
+
+def _cursor_after(last: Post) -> str:
     assert last.published_at is not None
-    return posts, encode_cursor(last.published_at.isoformat(), last.id)
+    return encode_cursor(last.published_at.isoformat(), last.id)
 
 
 def _page(
@@ -465,7 +467,8 @@ def _build_home_statement(visible: ColumnElement[bool], paged: bool, postgres: b
         shown = shown.union(select(pinned_cte.c.id))
         pinned = Post.id.in_(select(pinned_cte.c.id))
     return (
-        select(Post, on_page.label("on_page"), pinned.label("pinned"))
+        select(Post, on_page, pinned, *_post_extras(viewer, _NOW))
+        .join(User, User.id == Post.author_id)
         .where(Post.id.in_(shown))
         .order_by(*newest)
     )
@@ -490,12 +493,11 @@ def _home_statement(user: User, paged: bool) -> Select[Any]:
     return statement
 
 
-def home_feed(
+def _read_home(
     user: User, cursor: str | None, limit: int
-) -> tuple[list[Post], str | None, list[Post]]:
-    """Followed people, joined and followed groups, followed hashtags, own posts and
-    announcements for the reader, newest first; plus, on the first page, the pinned
-    announcements themselves. The page is exactly what ``home_feed_reference`` returns."""
+) -> tuple[list[Any], str | None, list[Any]]:
+    """The rows of the page, the next cursor and the rows of the pinned announcements; each
+    row is (post, on the page, pinned for the reader, *what ``_post_out`` needs)."""
     before = _cursor_key(cursor)
     params: dict[str, Any] = {
         _VIEWER: user.id,
@@ -512,8 +514,34 @@ def home_feed(
         # the plan is the same for everyone: keep the one psycopg prepares after five runs.
         db.session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
     rows = db.session.execute(statement, params).all()
-    posts, next_cursor = _cut([post for post, on_page, _ in rows if on_page], limit)
-    return posts, next_cursor, [post for post, _, pinned in rows if pinned]
+    page = [row for row in rows if row[1]]
+    next_cursor = None
+    if len(page) > limit:
+        page = page[:limit]
+        next_cursor = _cursor_after(page[-1][0])
+    return page, next_cursor, [row for row in rows if row[2]]
+
+
+def home_feed(
+    user: User, cursor: str | None, limit: int
+) -> tuple[list[Post], str | None, list[Post]]:
+    """Followed people, joined and followed groups, followed hashtags, own posts and
+    announcements for the reader, newest first; plus, on the first page, the pinned
+    announcements themselves. The page is exactly what ``home_feed_reference`` returns."""
+    page, next_cursor, pinned = _read_home(user, cursor, limit)
+    return [row[0] for row in page], next_cursor, [row[0] for row in pinned]
+
+
+def home_feed_out(
+    user: User, cursor: str | None, limit: int
+) -> tuple[list[PostOut], str | None, list[PostOut]]:
+    """``home_feed`` in the API's shape, in one query."""
+    page, next_cursor, pinned = _read_home(user, cursor, limit)
+    return (
+        [_post_out(row[0], *row[3:]) for row in page],
+        next_cursor,
+        [_post_out(row[0], *row[3:]) for row in pinned],
+    )
 
 
 def group_feed(

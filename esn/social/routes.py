@@ -409,9 +409,8 @@ def home_feed(query: FeedQuery) -> FeedPage:
     """Newest first: people, groups and hashtags you follow, your groups, your own posts and
     announcements for you. The first page also lists the pinned announcements."""
     user = require_user()
-    posts, cursor, pinned = queries.home_feed(user, query.cursor, query.limit)
-    shown = queries.posts_out(user, posts + pinned)  # one query for both lists
-    return FeedPage(items=shown[: len(posts)], next_cursor=cursor, pinned=shown[len(posts) :])
+    items, cursor, pinned = queries.home_feed_out(user, query.cursor, query.limit)
+    return FeedPage(items=items, next_cursor=cursor, pinned=pinned)
 
 
 @operation(

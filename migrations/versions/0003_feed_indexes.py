@@ -1,10 +1,10 @@
 """feed indexes: the author and group indexes of posts also hold the columns of the visibility
-condition (group, status, deleted, author), and "my groups" reads from an index alone, so that
-the home feed's per-person and per-group scans touch no table rows
+condition (group, status, deleted, author), and "my groups" and "the public groups" read from an
+index alone, so that the home feed's per-person and per-group scans touch no table rows
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-27 23:32:32.674098
+Create Date: 2026-11-28 00:29:47.007749
 
 """
 from alembic import op
@@ -24,6 +24,9 @@ def upgrade():
         batch_op.drop_index(batch_op.f('ix_group_members_user_id'))
         batch_op.create_index('ix_group_members_user_group', ['user_id', 'group_id'], unique=False)
 
+    with op.batch_alter_table('groups', schema=None) as batch_op:
+        batch_op.create_index('ix_groups_visibility', ['visibility', 'id'], unique=False)
+
     with op.batch_alter_table('posts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_posts_author_published'))
         batch_op.create_index('ix_posts_author_published', ['author_id', 'published_at', 'id', 'group_id', 'status', 'deleted_at'], unique=False)
@@ -40,6 +43,9 @@ def downgrade():
         batch_op.create_index(batch_op.f('ix_posts_group_published'), ['group_id', 'published_at', 'id'], unique=False)
         batch_op.drop_index('ix_posts_author_published')
         batch_op.create_index(batch_op.f('ix_posts_author_published'), ['author_id', 'published_at', 'id'], unique=False)
+
+    with op.batch_alter_table('groups', schema=None) as batch_op:
+        batch_op.drop_index('ix_groups_visibility')
 
     with op.batch_alter_table('group_members', schema=None) as batch_op:
         batch_op.drop_index('ix_group_members_user_group')

@@ -4,8 +4,9 @@
 joined or followed, followed hashtags, announcements), each read in index order and cut at
 the page size; ``queries.home_feed_reference`` is one SELECT with an OR over the sources. On
 random worlds, for every reader and a few page sizes, both are read page by page to the end
-and must agree page for page and cursor for cursor, and the pinned announcements must be the
-visible announced posts.
+and must agree page for page and cursor for cursor, the pinned announcements must be the
+visible announced posts, and the page in the API's shape (read in the same query) must be what
+``posts_out`` makes of those posts.
 
 The worlds are built to stress what the optimisation could get wrong: sources that hold more
 posts than a page (so that the per-source cut matters), many ties in ``published_at``, a post
@@ -39,6 +40,9 @@ from esn.social.models import (
     PostHashtag,
     PostKind,
     PostStatus,
+    Reaction,
+    ReactionKind,
+    TargetType,
 )
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -127,6 +131,11 @@ def build_world(rng: random.Random) -> None:
         )
         for t in rng.sample(range(1, 5), rng.choice([0, 0, 1, 2])):
             db.session.add(PostHashtag(post_id=pid, hashtag_id=t, published_at=published))
+        for reader in rng.sample(people, rng.choice([0, 0, 1, 3])):
+            kind = rng.choice(list(ReactionKind))
+            db.session.add(
+                Reaction(target_type=TargetType.post, target_id=pid, user_id=reader.id, kind=kind)
+            )
     db.session.flush()
     for n, pid in enumerate(rng.sample(range(1, 121), 8)):
         until = [None, START + timedelta(days=3650), START - timedelta(days=1)][n % 3]
@@ -165,6 +174,11 @@ def test_home_feed_equals_the_plain_query(app, seed):
                 where = f"seed {seed}, reader {user.id}, limit {limit}, after {seen} posts"
                 assert [p.id for p in fast] == [p.id for p in plain], where
                 assert fast_next == plain_next, where
+                # The API shape, read in the same query, is what posts_out makes of the posts.
+                items, items_next, pinned_out = queries.home_feed_out(user, cursor, limit)
+                assert items == queries.posts_out(user, fast), where
+                assert pinned_out == queries.posts_out(user, pinned), where
+                assert items_next == fast_next, where
                 if cursor is None:
                     assert [p.id for p in pinned] == pinned_reference(user), where
                 else:
