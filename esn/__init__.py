@@ -102,10 +102,21 @@ def register_blueprints(app: Flask) -> None:
     from esn.accounts.routes import bp as accounts_bp
     from esn.api.routes import bp as api_bp
     from esn.directory.routes import bp as directory_bp
+    from esn.governance.dashboard import bp as dashboard_bp
+    from esn.governance.routes import bp as governance_bp
     from esn.groups.routes import bp as groups_bp
     from esn.social.routes import bp as social_bp
 
-    for bp in (health.bp, api_bp, accounts_bp, directory_bp, groups_bp, social_bp):
+    for bp in (
+        health.bp,
+        api_bp,
+        accounts_bp,
+        directory_bp,
+        groups_bp,
+        social_bp,
+        governance_bp,
+        dashboard_bp,
+    ):
         app.register_blueprint(bp)
 
     @app.get("/")

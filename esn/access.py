@@ -62,6 +62,14 @@ def can(user: User | None, action: str, obj: Any = None) -> bool:
             return not user.is_external
         case "announcement:pin":
             return user.has_role(Role.admin) or user.has_role(Role.communications)
+        case "governance:manage":
+            # The governance records (scopes, ambitions, roadmap, evidence, policy documents,
+            # training, escalation, privacy): read and written by governance leads and admins.
+            return is_admin(user) or user.has_role(Role.governance_lead)
+        case "governance:acknowledge":
+            # Reading the published policy and netiquette and acknowledging them: everyone who
+            # signs in, except bots (a bot cannot acknowledge anything).
+            return not user.is_bot
         case _ if action.startswith("group:"):
             return _can_group(user, action, obj)
         case _ if action.startswith(("post:", "comment:")):

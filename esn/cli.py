@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import signal
 import sys
@@ -36,6 +37,10 @@ def register(app: Flask) -> None:
     app.cli.add_command(outbox_cli)
     app.cli.add_command(init_instance)
     app.cli.add_command(api_spec)
+
+    from esn.governance.commands import telemetry_cli
+
+    app.cli.add_command(telemetry_cli)
 
 
 # --- users ---------------------------------------------------------------------------------
@@ -130,8 +135,12 @@ def create_user(
     password = password or secrets.token_urlsafe(12)
     try:
         body = UserCreate.model_validate(
-            {"email": email, "display_name": display_name,
-             "roles": list(roles) or ["employee"], "password": password}
+            {
+                "email": email,
+                "display_name": display_name,
+                "roles": list(roles) or ["employee"],
+                "password": password,
+            }
         )
         with write_intent():
             user = check_create_user(None, body.model_dump())
@@ -209,7 +218,12 @@ def worker(once: bool, interval: float, batch: int) -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     total = 0
+    next_telemetry = 0.0
     while not stopping:
+        if time.monotonic() >= next_telemetry:
+            # Rollups and the scheduled reading: a few seconds at most, every ten minutes.
+            next_telemetry = time.monotonic() + TELEMETRY_EVERY_S
+            _telemetry_pass()
         ran = dispatcher.run_jobs(limit=batch)
         total += ran
         if once and ran == 0:
@@ -217,6 +231,21 @@ def worker(once: bool, interval: float, batch: int) -> None:
         if ran == 0:
             time.sleep(interval)
     click.echo(f"worker {dispatcher.worker_id} ran {total} jobs")
+
+
+TELEMETRY_EVERY_S = 600.0
+
+
+def _telemetry_pass() -> None:
+    from esn.governance.telemetry_service import run_schedule
+
+    try:
+        outcome = run_schedule()
+    except Exception:  # a failing pass must not stop the outbox; it is retried next time
+        db.session.rollback()
+        logging.getLogger("esn.telemetry").exception("telemetry pass failed")
+        return
+    logging.getLogger("esn.telemetry").info("telemetry pass: %s", outcome)
 
 
 @click.group("outbox")

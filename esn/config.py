@@ -39,6 +39,11 @@ DEFAULTS: dict[str, Any] = {
     "OUTBOX_MAX_ATTEMPTS": 8,
     # Argon2id cost. "low" is only for tests; it is refused outside TESTING.
     "PASSWORD_HASH_COST": "standard",
+    # Telemetry: readings taken by ``esn worker`` ("monthly": the first run of each calendar
+    # month, UTC; "off": only by hand), and an installation's own rulebook (a JSON file in the
+    # format of telemetry/rulebooks/smg-thresholds-1.json; empty: that default).
+    "READING_SCHEDULE": "monthly",
+    "TELEMETRY_RULEBOOK": "",
     "LOG_LEVEL": "INFO",
     # "json" (one object per line) or "text".
     "LOG_FORMAT": "json",
@@ -89,6 +94,8 @@ def load(
         settings["DATABASE_URL"] = f"sqlite:///{db_file}"
     if settings["PASSWORD_HASH_COST"] == "low" and not settings["TESTING"]:  # noqa: S105
         raise ValueError("PASSWORD_HASH_COST=low is only allowed in tests")
+    if settings["READING_SCHEDULE"] not in {"monthly", "off"}:
+        raise ValueError("READING_SCHEDULE must be monthly or off")
     if settings["OUTBOX_DISPATCH"] not in {"thread", "sync", "off"}:
         raise ValueError("OUTBOX_DISPATCH must be one of thread, sync, off")
     return settings

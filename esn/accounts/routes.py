@@ -18,9 +18,9 @@ from esn.accounts.schemas import (
     DepartmentUpdate,
     ImportQuery,
     ImportReport,
-    Me,
     PasswordChange,
     SessionState,
+    SignedInPerson,
     SignIn,
     TokenCreate,
     TokenCreated,
@@ -35,8 +35,15 @@ from esn.directory import actions as directory_actions
 from esn.directory.queries import access_department
 from esn.directory.schemas import DepartmentOut
 from esn.extensions import db, limiter
+from esn.governance.queries import pending_acknowledgements
 
 bp = Blueprint("accounts", __name__, url_prefix="/api/v1")
+
+
+def _signed_in(user: User) -> SignedInPerson:
+    person = SignedInPerson.model_validate(user)
+    person.pending_acknowledgements = pending_acknowledgements(user)
+    return person
 
 
 def _signin_account_key() -> str:
@@ -62,7 +69,7 @@ def get_session() -> SessionState:
     """Call this first from a browser: it sets the session cookie and returns the CSRF token to
     send as ``X-CSRFToken`` with every unsafe request made with that cookie."""
     user = signed_in_user()
-    return SessionState(user=Me.model_validate(user) if user else None, csrf_token=generate_csrf())
+    return SessionState(user=_signed_in(user) if user else None, csrf_token=generate_csrf())
 
 
 @operation(
@@ -92,7 +99,7 @@ def sign_in(body: SignIn) -> SessionState:
     session.clear()
     g.pop("csrf_token", None)  # Flask-WTF caches the request's token here
     login_user(user)
-    return SessionState(user=Me.model_validate(user), csrf_token=generate_csrf())
+    return SessionState(user=_signed_in(user), csrf_token=generate_csrf())
 
 
 @operation(bp, "/auth/sign-out", "POST", summary="Sign out", tags=["auth"], status=204)
@@ -107,9 +114,11 @@ def sign_out() -> None:
 # --- me -------------------------------------------------------------------------------------
 
 
-@operation(bp, "/me", "GET", summary="The signed-in person", tags=["me"], response=Me)
-def get_me() -> Me:
-    return Me.model_validate(require_user())
+@operation(bp, "/me", "GET", summary="The signed-in person", tags=["me"], response=SignedInPerson)
+def get_me() -> SignedInPerson:
+    """``pending_acknowledgements`` lists the policy and netiquette versions to acknowledge
+    (``POST /api/v1/governance/documents/{id}/acknowledge``)."""
+    return _signed_in(require_user())
 
 
 @operation(

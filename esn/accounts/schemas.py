@@ -23,6 +23,7 @@ from esn.api.types import (
     TimeZone,
 )
 from esn.directory.schemas import Profile
+from esn.governance.schemas import PendingAcknowledgement
 
 
 class SignIn(Input):
@@ -34,8 +35,17 @@ class Me(Profile):
     roles: list[Role]
 
 
+class SignedInPerson(Me):
+    """The signed-in person, with what they are asked to do on signing in."""
+
+    pending_acknowledgements: list[PendingAcknowledgement] = Field(
+        default_factory=list,
+        description="Policy or netiquette versions to acknowledge (new since the last time).",
+    )
+
+
 class SessionState(Output):
-    user: Me | None
+    user: SignedInPerson | None
     csrf_token: str = Field(max_length=200)
 
 

@@ -8,7 +8,8 @@ any string; the text types refuse it on their own as well, for models that are n
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+import re
+from datetime import date, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -164,3 +165,31 @@ def _iso_timestamp(value: Any) -> Any:
 # JSON has no time type: a timestamp arrives as an ISO 8601 string, which strict body parsing
 # would refuse, so it is parsed here first; it must still carry an offset (AwareDatetime).
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_timestamp)]
+
+
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(2199, 12, 31)
+_ISO_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def _iso_day(value: Any) -> Any:
+    # JSON has no date type, and strict body parsing would refuse the string (as for
+    # Timestamp): parse YYYY-MM-DD here, exactly that form.
+    if isinstance(value, str):
+        if not _ISO_DAY.match(value):
+            raise ValueError("not a date of the form YYYY-MM-DD")
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValueError("not a valid date") from None
+    return value
+
+
+def _day(value: date) -> date:
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise ValueError(f"must be between {FIRST_DAY} and {LAST_DAY}")
+    return value
+
+
+# A calendar day, exactly YYYY-MM-DD, within a sane range.
+Day = Annotated[date, BeforeValidator(_iso_day), AfterValidator(_day)]

@@ -121,7 +121,8 @@ _TAG_SEPARATOR = "\n"  # hashtags are single words
 def _post_extras(viewer: Any, moment: Any) -> list[Any]:
     """What a post shows besides its own columns, as columns of a statement that selects
     ``Post`` joined to its author: the author's name and handle, ``viewer``'s reaction, whether
-    it is pinned at ``moment``, and its hashtags (one string)."""
+    it is pinned at ``moment``, and its hashtags (one string); ``_post_out`` takes them in this
+    order."""
     return [
         User.display_name,
         User.handle,
@@ -360,6 +361,11 @@ _N = bindparam("feed_n", type_=Integer)
 _NOW = bindparam("feed_now", type_=UTCDateTime())
 _DEPARTMENT = bindparam("feed_department", type_=Integer)
 _PINS = bindparam("feed_pins", type_=Integer)  # announcements to read: max(feed_n, 10)
+# The sources' posts are first read from this time on only (see ``_read_home``).
+_SINCE = bindparam("feed_since", type_=UTCDateTime())
+# How far back the first, bounded read of the home feed looks.
+HOME_RECENT = timedelta(days=14)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _BEFORE: tuple[Any, Any] = (
     bindparam("feed_before_at", type_=UTCDateTime()),
     bindparam("feed_before_id", type_=Integer),
@@ -391,10 +397,10 @@ def _build_home_statement(visible: ColumnElement[bool], paged: bool, postgres: b
             Follow.follower_id == viewer, Follow.target_type == kind
         )
 
-    def newest_of(condition: ColumnElement[bool]) -> Select[Any]:
+    def newest_of(condition: ColumnElement[bool], recent: bool = True) -> Select[Any]:
         return (
             select(Post.id, Post.published_at)
-            .where(visible, before, condition)
+            .where(visible, before, condition, Post.published_at >= _SINCE if recent else true())
             .order_by(*newest)
             .limit(_N)
         )
@@ -418,7 +424,9 @@ def _build_home_statement(visible: ColumnElement[bool], paged: bool, postgres: b
     announced = _announced(_DEPARTMENT, _NOW)
     if postgres:
         pin_keys = announced.subquery("pin_keys")
-        pins = newest_per_key(pin_keys, newest_of(Post.id == pin_keys.c.post_id)).distinct()
+        pins = newest_per_key(
+            pin_keys, newest_of(Post.id == pin_keys.c.post_id, recent=False)
+        ).distinct()
     else:
         pins = select(Post.id, Post.published_at).where(visible, before, Post.id.in_(announced))
     pins_cte = pins.order_by(*_newest_of(pins.selected_columns)).limit(_PINS).cte("pins")
@@ -437,6 +445,9 @@ def _build_home_statement(visible: ColumnElement[bool], paged: bool, postgres: b
         .join(Post, Post.id == PostHashtag.post_id)
         .where(
             PostHashtag.hashtag_id == tags.c.key,
+            # Drafts' tags have no time; PostgreSQL puts them first when reading newest first.
+            PostHashtag.published_at.is_not(None),
+            PostHashtag.published_at >= _SINCE,
             _before(_BEFORE if paged else None, PostHashtag.published_at, PostHashtag.post_id),
             visible,
             before,
@@ -513,8 +524,17 @@ def _read_home(
         # Planning this statement for each reader's values costs more than running it, and
         # the plan is the same for everyone: keep the one psycopg prepares after five runs.
         db.session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
-    rows = db.session.execute(statement, params).all()
+    # First the sources' recent posts only: for most readers they fill the page, and reading
+    # two weeks of ~50 people's index entries is a fraction of reading all of them. Each
+    # source's newest from ``since`` on are the same posts as its newest overall cut at
+    # ``since``, so when the page's last post is that recent, the page is the unbounded one;
+    # otherwise read again without the bound. (Pinned announcements are never bounded.)
+    since = (before[0] if before is not None else params["feed_now"]) - HOME_RECENT
+    rows = db.session.execute(statement, {**params, "feed_since": since}).all()
     page = [row for row in rows if row[1]]
+    if len(page) <= limit or page[-1][0].published_at < since:
+        rows = db.session.execute(statement, {**params, "feed_since": _EPOCH}).all()
+        page = [row for row in rows if row[1]]
     next_cursor = None
     if len(page) > limit:
         page = page[:limit]

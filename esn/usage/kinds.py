@@ -186,3 +186,72 @@ INVITATION_CREATE = declare("groups:invitation:create")
 INVITATION_ACCEPT = declare("groups:invitation:accept")
 INVITATION_DECLINE = declare("groups:invitation:decline")
 REACTION_CHANGE = declare("social:reaction:change", ReactionPayload)
+
+
+# --- kinds of the governance records ------------------------------------------------------------
+# Administrative acts of governance leads, and employees acknowledging the policy. The process
+# a record concerns is in the payload, not in the event's ``process`` column: maintaining the
+# marketing roadmap is not taking part in marketing, and must not count as activity there.
+
+
+class GovernancePayload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    process: str | None = None
+    fields: list[str] | None = None
+
+
+class GateEvidencePayload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    gate: str
+    process: str | None
+
+
+class DocumentPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: str  # policy | netiquette
+    version: int | None
+
+
+class TrainingPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    training: str
+
+
+class TrainingImportSummary(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    records_created: int
+    records_updated: int
+
+
+GOV_SCOPE_UPDATE = declare("governance:scope:update", GovernancePayload)
+GOV_AMBITION_SET = declare("governance:ambition:set", GovernancePayload)
+GOV_ROADMAP_CREATE = declare("governance:roadmap:create", GovernancePayload)
+GOV_ROADMAP_UPDATE = declare("governance:roadmap:update", GovernancePayload)
+GOV_ROADMAP_DELETE = declare("governance:roadmap:delete", GovernancePayload)
+GOV_EVIDENCE_ATTEST = declare("governance:evidence:attest", GateEvidencePayload)
+GOV_EVIDENCE_APPROVE = declare("governance:evidence:approve", GateEvidencePayload)
+GOV_EVIDENCE_WITHDRAW = declare("governance:evidence:withdraw", GateEvidencePayload)
+GOV_DOCUMENT_CREATE = declare("governance:document:create", DocumentPayload)
+GOV_DOCUMENT_EDIT = declare("governance:document:edit", DocumentPayload)
+GOV_DOCUMENT_DELETE = declare("governance:document:delete", DocumentPayload)
+GOV_DOCUMENT_PUBLISH = declare("governance:document:publish", DocumentPayload)
+GOV_DOCUMENT_ACKNOWLEDGE = declare(
+    "governance:document:acknowledge",
+    DocumentPayload,
+    description="a person acknowledged a published policy or netiquette version",
+)
+GOV_TRAINING_RECORD = declare("governance:training:record", TrainingPayload)
+GOV_TRAINING_DELETE = declare("governance:training:delete", TrainingPayload)
+GOV_TRAINING_IMPORT = declare("governance:training:import", TrainingImportSummary)
+GOV_REQUIREMENT_CREATE = declare("governance:requirement:create", GovernancePayload)
+GOV_REQUIREMENT_DELETE = declare("governance:requirement:delete", GovernancePayload)
+GOV_ESCALATION_DECLARE = declare("governance:escalation:declare")
+GOV_PRIVACY_RECORD = declare("governance:privacy:record")
+
+
+# --- kinds of moderation ------------------------------------------------------------------------
+# Recorded by the moderation queue: a report raised on content and its resolution (escalation
+# latency, R4). ``object_id`` is the report's id, ``process`` that of the reported content.
+
+REPORT_RAISE = declare("moderation:report:raise", description="content reported for moderation")
+REPORT_RESOLVE = declare("moderation:report:resolve", description="a report resolved")

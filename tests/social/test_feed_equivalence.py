@@ -27,6 +27,7 @@ from sqlalchemy import Integer, bindparam, select
 
 from esn import access
 from esn.accounts.models import Role, User, UserRole
+from esn.clock import frozen_at
 from esn.directory.models import Department
 from esn.extensions import db
 from esn.groups.models import Group, GroupMember, GroupRole, JoinPolicy, Visibility
@@ -46,6 +47,8 @@ from esn.social.models import (
 )
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+DAYS = (0, 12, 25, 40, 41)  # days after START that posts are published on
+NOW = START + timedelta(days=45)  # the readers' now
 
 
 def build_world(rng: random.Random) -> None:
@@ -106,7 +109,11 @@ def build_world(rng: random.Random) -> None:
             )
 
     # Few distinct instants: many ties, which the (published_at, id) order must break alike.
-    instants = [START + timedelta(minutes=rng.randint(0, 40)) for _ in range(120)]
+    # They fall on a few days weeks apart, so that the feed's first read (the recent weeks
+    # only) sometimes fills the page and sometimes must be redone without its bound.
+    instants = [
+        START + timedelta(days=rng.choice(DAYS), minutes=rng.randint(0, 40)) for _ in range(120)
+    ]
     for pid in range(1, 121):
         author = rng.choice(people)
         mine = sorted(member_of[author.id])
@@ -148,6 +155,12 @@ def build_world(rng: random.Random) -> None:
             )
         )
     db.session.commit()
+
+
+@pytest.fixture(autouse=True)
+def readers_now():
+    with frozen_at(NOW) as clock:
+        yield clock
 
 
 def pinned_reference(user: User) -> list[int]:
@@ -193,12 +206,18 @@ def test_home_feed_equals_the_plain_query(app, seed):
 
 def test_the_worlds_exercise_the_per_source_cut(app):
     """Guard against worlds too small to matter: some reader follows someone who alone has
-    more visible posts than a page of 7, and some feed is several pages of 7 long."""
+    more visible posts than a page of 7, and some feed is several pages of 7 long; and the
+    feed's first, recent-only read fills some first pages of 7 but not others."""
     build_world(random.Random(0))
     longest_source = longest_feed = 0
+    recent_enough = {True: 0, False: 0}
     for reader in db.session.scalars(select(User).where(User.is_active.is_(True))).all():
         feed, _ = queries.home_feed_reference(reader, None, 1000)
         longest_feed = max(longest_feed, len(feed))
+        if len(feed) > 7:
+            eighth = feed[7].published_at
+            assert eighth is not None
+            recent_enough[eighth >= NOW - queries.HOME_RECENT] += 1
         visible = queries._published(reader).subquery()
         followed = select(Follow.target_id).where(
             Follow.follower_id == reader.id, Follow.target_type == FollowType.user
@@ -209,6 +228,7 @@ def test_the_worlds_exercise_the_per_source_cut(app):
             )
             longest_source = max(longest_source, count)
     assert longest_source > 7 and longest_feed > 21, (longest_source, longest_feed)
+    assert recent_enough[True] and recent_enough[False], recent_enough
 
 
 def test_readers_of_a_kind_get_one_condition(app):

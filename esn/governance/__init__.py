@@ -1,0 +1,1 @@
+"""Governance: process scopes, ambitions, roadmap, evidence, policy, training, readings."""
