@@ -42,6 +42,10 @@ def register(app: Flask) -> None:
 
     app.cli.add_command(telemetry_cli)
 
+    from esn.demo.commands import demo_cli
+
+    app.cli.add_command(demo_cli)
+
 
 # --- users ---------------------------------------------------------------------------------
 

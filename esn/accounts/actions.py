@@ -7,9 +7,10 @@ then calls ``do_*``. Nothing here commits: the boundary does, once.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy.orm import Session
 
 from esn.accounts.handles import new_handle
 from esn.accounts.models import ApiToken, Role, Skill, User, UserRole, UserSkill
@@ -55,6 +56,27 @@ def do_sign_in(user: User, password: str) -> None:
 
 def do_sign_out(user: User) -> None:
     record_usage(kinds.SIGN_OUT, user)
+
+
+def do_record_visit(user: User, session: Session | None = None) -> bool:
+    """Record ``account:session:visit`` if it is ``user``'s first visit of the day; True when
+    it was. A conditional update makes it at most once per person per day across processes
+    (the visitor share A2 counts people, not requests). Runs in ``session``'s transaction
+    (by default the request's)."""
+    today = now().date()
+    if user.is_bot or user.last_visit_on == today:
+        return False
+    claim = (
+        update(User)
+        .where(User.id == user.id, or_(User.last_visit_on.is_(None), User.last_visit_on < today))
+        .values(last_visit_on=today)
+        .execution_options(synchronize_session=False)
+    )
+    sess = session or db.session
+    if cast(CursorResult[Any], sess.execute(claim)).rowcount != 1:
+        return False
+    record_usage(kinds.VISIT, user, session=session)
+    return True
 
 
 def _password_error(password: str, user_email: str, name: str, field: str) -> None:

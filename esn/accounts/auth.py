@@ -12,17 +12,16 @@ from typing import Any, cast
 
 from flask import Flask, g, request
 from flask_login import current_user
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import CursorResult, or_, select
 from sqlalchemy.orm import Session, lazyload
 
+from esn.accounts.actions import do_record_visit
 from esn.accounts.models import ApiToken, User
 from esn.accounts.tokens import TOKEN_PREFIX, token_digest
 from esn.api.problems import Problem
 from esn.clock import now
 from esn.database import write_intent
 from esn.extensions import csrf, db, login_manager
-from esn.usage import kinds
-from esn.usage.recorder import record_usage
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Endpoints that need CSRF protection even without a signed-in session.
@@ -121,29 +120,17 @@ def _rowcount(result: Any) -> int:
 def _record_visit() -> None:
     """Record ``account:session:visit`` on a person's first authenticated request of the day.
 
-    A conditional update makes it at most once per person per day across processes. A request
-    that writes anyway records it in its own transaction; a read-only request uses a separate
-    short transaction, so reads never hold SQLite's write lock.
+    A request that writes anyway records it in its own transaction; a read-only request uses a
+    separate short transaction, so reads never hold SQLite's write lock.
     """
     user = signed_in_user()
-    if user is None or user.is_bot:
+    if user is None or user.is_bot or user.last_visit_on == now().date():
         return
-    today = now().date()
-    if user.last_visit_on == today:
-        return
-    claim = (
-        update(User)
-        .where(User.id == user.id, or_(User.last_visit_on.is_(None), User.last_visit_on < today))
-        .values(last_visit_on=today)
-        .execution_options(synchronize_session=False)
-    )
     if request.method not in SAFE_METHODS:
-        if _rowcount(db.session.execute(claim)) == 1:
-            record_usage(kinds.VISIT, user)
+        do_record_visit(user)
         return
     with write_intent(), Session(db.engine) as session, session.begin():
-        if _rowcount(session.execute(claim)) == 1:
-            record_usage(kinds.VISIT, user, session=session)
+        do_record_visit(user, session)
 
 
 def init_auth(app: Flask) -> None:
