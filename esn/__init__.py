@@ -105,6 +105,7 @@ def register_blueprints(app: Flask) -> None:
     from esn.governance.dashboard import bp as dashboard_bp
     from esn.governance.routes import bp as governance_bp
     from esn.groups.routes import bp as groups_bp
+    from esn.moderation.routes import bp as moderation_bp
     from esn.social.routes import bp as social_bp
 
     for bp in (
@@ -114,6 +115,7 @@ def register_blueprints(app: Flask) -> None:
         directory_bp,
         groups_bp,
         social_bp,
+        moderation_bp,
         governance_bp,
         dashboard_bp,
     ):

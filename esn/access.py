@@ -24,6 +24,7 @@ from esn.groups.models import (
     JoinPolicy,
     Visibility,
 )
+from esn.moderation.models import ModerationReport
 from esn.social.models import Comment, Post, PostStatus
 
 
@@ -70,6 +71,23 @@ def can(user: User | None, action: str, obj: Any = None) -> bool:
             # Reading the published policy and netiquette and acknowledging them: everyone who
             # signs in, except bots (a bot cannot acknowledge anything).
             return not user.is_bot
+        case "moderation:handle":
+            # Resolving reports (dismiss, remove the content, warn): moderators and admins.
+            return is_admin(user) or user.has_role(Role.moderator)
+        case "moderation:read":
+            # Reading the queue and its summary: the handlers, and governance leads who follow
+            # it. Which reports each of them sees is "report:read" / visible_reports.
+            return can(user, "moderation:handle") or user.has_role(Role.governance_lead)
+        case "report:read":
+            # A report is shown only to those who may read the reported thread: reporting
+            # content in a private or secret group must not show it to anyone outside. Content
+            # removed since still counts, so a removal stays on the record for the same people.
+            report, post = obj
+            return (
+                can(user, "moderation:read")
+                and report.post_id == post.id
+                and _can_read_post(user, post, deleted=True)
+            )
         case _ if action.startswith("group:"):
             return _can_group(user, action, obj)
         case _ if action.startswith(("post:", "comment:")):
@@ -216,8 +234,9 @@ def _group_of(post: Post) -> Group | None:
     return db.session.get(Group, post.group_id) if post.group_id is not None else None
 
 
-def _can_read_post(user: User, post: Post) -> bool:
-    if post.deleted_at is not None:
+def _can_read_post(user: User, post: Post, *, deleted: bool = False) -> bool:
+    """``post:read``; with ``deleted``, as if the post had not been deleted."""
+    if post.deleted_at is not None and not deleted:
         return False
     if post.status != PostStatus.published and post.author_id != user.id:
         return False
@@ -286,12 +305,15 @@ def _may_interact(user: User, post: Post) -> bool:
     return group is None or group.archived_at is None
 
 
-def visible_posts(user: User | None, *, viewer: Any = None) -> ColumnElement[bool]:
+def visible_posts(
+    user: User | None, *, viewer: Any = None, deleted: bool = False
+) -> ColumnElement[bool]:
     """Bulk form of ``post:read``: a condition on ``Post`` (use with a join-free select).
 
     ``viewer`` stands for ``user.id`` in the condition (by default, the id itself). A statement
     built once and executed for many readers passes a named bind parameter and gives each
-    reader's id when it executes; the condition's shape still follows ``user``."""
+    reader's id when it executes; the condition's shape still follows ``user``. With
+    ``deleted``, deleted posts count as if they were not (``_can_read_post(deleted=True)``)."""
     if not _active(user):
         return false()
     assert user is not None
@@ -304,7 +326,7 @@ def visible_posts(user: User | None, *, viewer: Any = None) -> ColumnElement[boo
     else:
         where_clauses += [Post.group_id.is_(None), Post.group_id.in_(public)]
     return and_(
-        Post.deleted_at.is_(None),
+        true() if deleted else Post.deleted_at.is_(None),
         or_(Post.status == PostStatus.published, Post.author_id == me),
         or_(*where_clauses),
     )
@@ -316,3 +338,13 @@ def visible_comments(user: User | None) -> ColumnElement[bool]:
         Comment.deleted_at.is_(None),
         Comment.post_id.in_(select(Post.id).where(visible_posts(user))),
     )
+
+
+# --- moderation ---------------------------------------------------------------------------------
+
+
+def visible_reports(user: User | None) -> ColumnElement[bool]:
+    """Bulk form of ``report:read``: a condition on ``ModerationReport``."""
+    if not can(user, "moderation:read"):
+        return false()
+    return ModerationReport.post_id.in_(select(Post.id).where(visible_posts(user, deleted=True)))

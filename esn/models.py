@@ -5,6 +5,7 @@ from esn.directory import models as directory_models
 from esn.governance import models as governance_models
 from esn.governance import readings as governance_readings
 from esn.groups import models as groups_models
+from esn.moderation import models as moderation_models
 from esn.outbox import models as outbox_models
 from esn.social import models as social_models
 from esn.usage import models as usage_models
@@ -16,6 +17,7 @@ __all__ = [
     "governance_models",
     "governance_readings",
     "groups_models",
+    "moderation_models",
     "outbox_models",
     "social_models",
     "usage_models",

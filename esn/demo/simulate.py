@@ -86,7 +86,7 @@ class Person:
 
 @dataclass
 class Thread:
-    post_id: int
+    post: Post
     author: int  # person index
     process: Process
     group_id: int | None
@@ -278,9 +278,18 @@ class Simulation:
     def _staff(self) -> None:
         """Give roles to some of the people: the accounts the README's sign-ins use."""
 
+        taken: set[int] = set()
+
         def pick(department: str, offset: int) -> Person:
-            members = self.by_department[department]
-            return self.people[members[min(offset, len(members) - 1)]]
+            """The ``offset``-th person of ``department`` not given a role yet (in a small
+            company, the next free person of any department)."""
+            members = [i for i in self.by_department[department] if i not in taken]
+            if len(members) <= offset:
+                members = [p.index for p in self.people if p.index not in taken and not p.external]
+                offset = 0
+            chosen = self.people[members[offset]]
+            taken.add(chosen.index)
+            return chosen
 
         wanted = {
             "admin": (pick("FIT", 1), [Role.admin]),
@@ -685,7 +694,7 @@ class Simulation:
             group,
         )
         self._count("posts")
-        thread = Thread(post.id, person.index, process, group.id if group else None, question)
+        thread = Thread(post, person.index, process, group.id if group else None, question)
         self.threads.append(thread)
         self._plan_responses(thread, behaviour)
 
@@ -745,8 +754,8 @@ class Simulation:
             self._schedule(start + timedelta(hours=delay), partial(self._react, thread, who))
 
     def _answer(self, thread: Thread, who: int) -> None:
-        post = db.session.get(Post, thread.post_id)
-        if post is None or post.deleted_at is not None:
+        post = thread.post
+        if post.deleted_at is not None:
             return
         person, author = self.people[who], self.people[thread.author]
         mention = None
@@ -769,27 +778,26 @@ class Simulation:
         if self.rng.random() < 0.3:
             self._schedule(
                 self.clock.current + timedelta(hours=self.rng.uniform(0.2, 6)),
-                partial(self._reply, thread, comment.id),
+                partial(self._reply, thread, comment),
             )
 
-    def _reply(self, thread: Thread, comment_id: int) -> None:
-        post = db.session.get(Post, thread.post_id)
-        parent = db.session.get(Comment, comment_id)
-        if post is None or parent is None:
+    def _reply(self, thread: Thread, parent: Comment) -> None:
+        post = thread.post
+        if post.deleted_at is not None or parent.deleted_at is not None:
             return
         author = self.people[thread.author]
         social.do_create_comment(author.user, post, self.text.reply(), parent)
         self._count("comments")
 
     def _accept(self, thread: Thread, comment_id: int) -> None:
-        post = db.session.get(Post, thread.post_id)
-        if post is not None:
+        post = thread.post
+        if post.deleted_at is None:
             social.check_accept_answer(self.people[thread.author].user, post, comment_id)
             self._count("accepted answers")
 
     def _react(self, thread: Thread, who: int) -> None:
-        post = db.session.get(Post, thread.post_id)
-        if post is None:
+        post = thread.post
+        if post.deleted_at is not None:
             return
         author = self.people[thread.author]
         social.do_react(

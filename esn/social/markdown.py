@@ -13,6 +13,7 @@ links or URLs — by a markdown-it core rule, so what is linked is exactly what 
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -117,8 +118,11 @@ def _link(href: str, css: str, text: str) -> list[Token]:
     return [open_, body, Token("link_close", "a", -1)]
 
 
-def _make_rule(mentions: Mapping[str, int]) -> Callable[[StateCore], None]:
+def _make_rule() -> Callable[[StateCore], None]:
+    """The rule that links hashtags and the mentions resolved in ``env["mentions"]``."""
+
     def rule(state: StateCore) -> None:
+        mentions: Mapping[str, int] = state.env.get("mentions", {})
         # Walk backwards so that replacing a child does not shift the ones still to visit.
         for block, index in reversed(_text_tokens(state.tokens)):
             assert block.children is not None
@@ -150,13 +154,25 @@ def _make_rule(mentions: Mapping[str, int]) -> Callable[[StateCore], None]:
     return rule
 
 
-def _parser(mentions: Mapping[str, int] | None = None) -> MarkdownIt:
+def _new_parser(linking: bool) -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False})
     md.enable(["table", "strikethrough", "linkify"])
     md.disable(["image"])
-    if mentions is not None:
-        md.core.ruler.push("esn_mentions_hashtags", _make_rule(mentions))
+    if linking:
+        md.core.ruler.push("esn_mentions_hashtags", _make_rule())
     return md
+
+
+# Building a parser costs more than rendering a short post, so each thread keeps its own pair
+# (per thread, not per process: the linkify matcher keeps state while it scans a text).
+_parsers = threading.local()
+
+
+def _parser(linking: bool) -> MarkdownIt:
+    pair = getattr(_parsers, "pair", None)
+    if pair is None:
+        pair = _parsers.pair = (_new_parser(linking=False), _new_parser(linking=True))
+    return pair[linking]
 
 
 def _own_link(url: str) -> str | None:
@@ -182,12 +198,12 @@ def render(source: str, resolve_mentions: Resolver | None = None) -> Rendered:
     # First pass: candidates in text only (not code, not link text or URLs), unresolved.
     handles: set[str] = set()
     tags: dict[str, str] = {}
-    for block, index in _text_tokens(_parser().parse(source)):
+    for block, index in _text_tokens(_parser(linking=False).parse(source)):
         assert block.children is not None
         found_handles, found_tags = _scan(block.children[index].content)
         handles |= found_handles
         for name, label in found_tags.items():
             tags.setdefault(name, label)
     mentions = dict(resolve_mentions(handles)) if (handles and resolve_mentions) else {}
-    html = _parser(mentions).render(source)
+    html = _parser(linking=True).render(source, {"mentions": mentions})
     return Rendered(html=sanitize(html), mentions=mentions, hashtags=tags)

@@ -253,5 +253,21 @@ GOV_PRIVACY_RECORD = declare("governance:privacy:record")
 # Recorded by the moderation queue: a report raised on content and its resolution (escalation
 # latency, R4). ``object_id`` is the report's id, ``process`` that of the reported content.
 
-REPORT_RAISE = declare("moderation:report:raise", description="content reported for moderation")
-REPORT_RESOLVE = declare("moderation:report:resolve", description="a report resolved")
+
+class ReportPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    target: str | None = None  # post | comment
+    severity: str | None = None  # low | normal | high
+
+
+class ResolvePayload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    decision: str | None = None  # dismissed | removed | warned
+
+
+REPORT_RAISE = declare(
+    "moderation:report:raise", ReportPayload, description="content reported for moderation"
+)
+REPORT_RESOLVE = declare(
+    "moderation:report:resolve", ResolvePayload, description="a report resolved"
+)
