@@ -51,6 +51,8 @@ from esn.governance.models import Document, DocumentKind, RoadmapStatus
 from esn.governance.telemetry_service import bring_rollups_up_to, do_take_reading
 from esn.groups import actions as groups
 from esn.groups.models import Group, JoinPolicy, Visibility
+from esn.moderation import actions as moderation
+from esn.moderation.models import ModerationReport
 from esn.processes import SCORED, Process
 from esn.social import actions as social
 from esn.social.models import Comment, FollowType, Post, PostKind, ReactionKind, TargetType
@@ -86,7 +88,9 @@ class Person:
 
 @dataclass
 class Thread:
-    post: Post
+    # The id, not the entity: holding thousands of posts in the session would make every
+    # ORM-enabled UPDATE of posts (the comment counter) evaluate its criteria against all.
+    post_id: int
     author: int  # person index
     process: Process
     group_id: int | None
@@ -694,7 +698,7 @@ class Simulation:
             group,
         )
         self._count("posts")
-        thread = Thread(post, person.index, process, group.id if group else None, question)
+        thread = Thread(post.id, person.index, process, group.id if group else None, question)
         self.threads.append(thread)
         self._plan_responses(thread, behaviour)
 
@@ -754,7 +758,7 @@ class Simulation:
             self._schedule(start + timedelta(hours=delay), partial(self._react, thread, who))
 
     def _answer(self, thread: Thread, who: int) -> None:
-        post = thread.post
+        post = self._post_of(thread)
         if post.deleted_at is not None:
             return
         person, author = self.people[who], self.people[thread.author]
@@ -766,6 +770,11 @@ class Simulation:
         body = self.text.comment(thread.process, thread.question, mention)
         comment = social.do_create_comment(person.user, post, body, None)
         self._count("comments")
+        # Now and then someone reports a post in the open feed; the moderator handles it.
+        if thread.group_id is None and self.rng.random() < 0.01:
+            self._schedule(
+                self.clock.current + timedelta(minutes=30), partial(self._report, thread, who)
+            )
         if thread.author not in person.answered[-30:]:
             person.answered.append(thread.author)
         if thread.question and not thread.answered and self.rng.random() < 0.7:
@@ -781,8 +790,32 @@ class Simulation:
                 partial(self._reply, thread, comment),
             )
 
+    def _post_of(self, thread: Thread) -> Post:
+        post = db.session.get(Post, thread.post_id)
+        assert post is not None  # the simulation deletes nothing
+        return post
+
+    def _report(self, thread: Thread, who: int) -> None:
+        if self._post_of(thread).deleted_at is not None:
+            return
+        report = moderation.check_raise_report(
+            self.people[who].user,
+            "post",
+            thread.post_id,
+            "Contains a customer's name and phone number",
+            self.rng.choice(("low", "normal", "normal", "high")),
+        )
+        self._count("reports")
+        hours = self.rng.lognormvariate(0, 0.8) * 5
+        self._schedule(self.clock.current + timedelta(hours=hours), partial(self._resolve, report))
+
+    def _resolve(self, report: ModerationReport) -> None:
+        moderation.check_resolve_report(
+            self.staff["moderator"], report, "warned", "Asked the author to remove the details"
+        )
+
     def _reply(self, thread: Thread, parent: Comment) -> None:
-        post = thread.post
+        post = self._post_of(thread)
         if post.deleted_at is not None or parent.deleted_at is not None:
             return
         author = self.people[thread.author]
@@ -790,13 +823,13 @@ class Simulation:
         self._count("comments")
 
     def _accept(self, thread: Thread, comment_id: int) -> None:
-        post = thread.post
+        post = self._post_of(thread)
         if post.deleted_at is None:
             social.check_accept_answer(self.people[thread.author].user, post, comment_id)
             self._count("accepted answers")
 
     def _react(self, thread: Thread, who: int) -> None:
-        post = thread.post
+        post = self._post_of(thread)
         if post.deleted_at is not None:
             return
         author = self.people[thread.author]
