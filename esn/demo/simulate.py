@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from esn.accounts.actions import do_create_user, do_record_visit
+from esn.accounts.actions import do_create_user, do_record_visit, do_set_password, do_update_user
 from esn.accounts.models import Role, User
 from esn.clock import SettableClock, set_clock
 from esn.demo.company import CompanySpec, ProcessBehaviour
@@ -84,6 +84,7 @@ class Person:
     answered: list[int] = field(default_factory=list)  # indexes of people they answered
     groups: set[int] = field(default_factory=set)
     started: bool = False
+    trained: bool = False
 
 
 @dataclass
@@ -135,6 +136,7 @@ class Simulation:
         self.by_department: dict[str, list[int]] = {}
         self.departments: dict[str, int] = {}
         self.groups: dict[Process, list[Group]] = {p: [] for p in Process}
+        self.group_by_id: dict[int, Group] = {}
         self.staff: dict[str, User] = {}
         self.queue: list[tuple[datetime, int, Callable[[], None]]] = []
         self.order = itertools.count()
@@ -175,8 +177,7 @@ class Simulation:
                 if day.day == 1:
                     self.progress(f"{day:%Y-%m}: {len(self.threads)} threads so far")
                 day += timedelta(days=1)
-            self._drain(None, until=_at(self.end + timedelta(days=1), 0))
-            db.session.commit()
+            self.queue.clear()  # what would happen after the last day does not
         finally:
             set_clock(None)
             session.expire_on_commit = expire
@@ -309,8 +310,6 @@ class Simulation:
             user = person.user
             password = self.passwords.get(key)
             changes: dict[str, Any] = {"roles": sorted({"employee", *(r.value for r in roles)})}
-            from esn.accounts.actions import do_set_password, do_update_user
-
             do_update_user(None, user, changes)
             if password:
                 do_set_password(user, password, actor=None)
@@ -370,6 +369,7 @@ class Simulation:
                 )
                 owner.groups.add(group.id)
                 self.groups[process].append(group)
+                self.group_by_id[group.id] = group
                 self._count("groups")
 
     # --- the governance calendar ----------------------------------------------------------------
@@ -529,7 +529,7 @@ class Simulation:
         hr = self.staff["hr"]
         today = self.clock.current.date()
         for person in self.people:
-            if person.external or getattr(person, "trained", False):
+            if person.external or person.trained:
                 continue
             habit = self.spec.behaviour[person.process].trains
             # Spread over the rounds: each round trains a part of those who will.
@@ -542,7 +542,7 @@ class Simulation:
                         completed_on=today - timedelta(days=self.rng.randint(1, 40)),
                     ),
                 )
-                person.trained = True  # type: ignore[attr-defined]
+                person.trained = True
                 self._count("training records")
 
     def _escalation(self) -> None:
@@ -729,14 +729,14 @@ class Simulation:
                 continue  # not on the network this month
             if comments and responder.kind == "lurker" and self.rng.random() < 0.8:
                 continue  # lurkers rarely write
-            if thread.group_id is not None and not self._can_see(responder, thread):
+            if not self._can_see(responder, thread):
                 continue
             chosen.append(candidate)
         return chosen
 
     def _can_see(self, person: Person, thread: Thread) -> bool:
-        group = next(g for p in Process for g in self.groups[p] if g.id == thread.group_id)
-        return group.visibility == Visibility.public or group.id in person.groups
+        group = self.group_by_id[thread.group_id] if thread.group_id is not None else None
+        return group is None or group.visibility == Visibility.public or group.id in person.groups
 
     def _plan_responses(self, thread: Thread, behaviour: ProcessBehaviour) -> None:
         start = self.clock.current
@@ -845,9 +845,7 @@ class Simulation:
 
     def _react_recent(self, person: Person) -> None:
         for thread in reversed(self.threads[-40:]):
-            if thread.author != person.index and (
-                thread.group_id is None or self._can_see(person, thread)
-            ):
+            if thread.author != person.index and (self._can_see(person, thread)):
                 self._react(thread, person.index)
                 return
 
@@ -856,17 +854,13 @@ class Simulation:
     def _schedule(self, when: datetime, action: Callable[[], None]) -> None:
         heapq.heappush(self.queue, (when, next(self.order), action))
 
-    def _drain(self, before: datetime | None, *, until: datetime | None = None) -> None:
-        """Carry out the scheduled actions due before ``before`` (or, at the end, ``until``),
-        in time order, each at its moment."""
-        limit = before or until
-        assert limit is not None
-        while self.queue and self.queue[0][0] < limit:
+    def _drain(self, before: datetime) -> None:
+        """Carry out the scheduled actions due before ``before``, in time order, each at its
+        moment."""
+        while self.queue and self.queue[0][0] < before:
             when, _, action = heapq.heappop(self.queue)
             self.clock.set(when)
             action()
-        if until is not None:
-            self.queue.clear()  # what would happen after the end does not
 
 
 # --- dates ----------------------------------------------------------------------------------------
