@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from esn import config as config_module
 from esn.api.problems import Problem, problem_response, register_error_handlers
+from esn.api.spec import install_body_limits
 from esn.database import (
     SAFE_WRITE_METHODS,
     configure_engine,
@@ -62,6 +63,7 @@ def configure(app: Flask, settings: dict[str, Any]) -> None:
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep documents in schema order
     configure_logging(app)
     _install_write_intent(app)
+    install_body_limits(app)
 
 
 def _engine_options(url: str) -> dict[str, Any]:
@@ -75,6 +77,7 @@ def register_extensions(app: Flask) -> None:
     from esn.accounts.auth import init_auth
     from esn.accounts.passwords import make_hasher
     from esn.outbox.dispatch import install as install_outbox
+    from esn.photos.storage import install as install_photo_store
 
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     db.init_app(app)
@@ -95,6 +98,7 @@ def register_extensions(app: Flask) -> None:
     app.extensions["esn.password_hasher"] = hasher
     app.extensions["esn.password_dummy_hash"] = hasher.hash("not a real password")
     install_outbox(app)
+    install_photo_store(app)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -106,6 +110,7 @@ def register_blueprints(app: Flask) -> None:
     from esn.governance.routes import bp as governance_bp
     from esn.groups.routes import bp as groups_bp
     from esn.moderation.routes import bp as moderation_bp
+    from esn.photos.routes import bp as photos_bp
     from esn.social.routes import bp as social_bp
 
     for bp in (
@@ -116,6 +121,7 @@ def register_blueprints(app: Flask) -> None:
         groups_bp,
         social_bp,
         moderation_bp,
+        photos_bp,
         governance_bp,
         dashboard_bp,
     ):

@@ -25,6 +25,7 @@ from esn.groups.models import (
     Visibility,
 )
 from esn.moderation.models import ModerationReport
+from esn.photos.models import Album, Photo, PhotoUse
 from esn.social.models import Comment, Post, PostStatus
 
 
@@ -92,6 +93,10 @@ def can(user: User | None, action: str, obj: Any = None) -> bool:
             return _can_group(user, action, obj)
         case _ if action.startswith(("post:", "comment:")):
             return _can_content(user, action, obj)
+        case _ if action.startswith("photo:"):
+            return _can_photo(user, action, obj)
+        case _ if action.startswith("album:"):
+            return _can_album(user, action, obj)
         case _:
             return False
 
@@ -348,3 +353,116 @@ def visible_reports(user: User | None) -> ColumnElement[bool]:
     if not can(user, "moderation:read"):
         return false()
     return ModerationReport.post_id.in_(select(Post.id).where(visible_posts(user, deleted=True)))
+
+
+# --- photos and albums --------------------------------------------------------------------------
+#
+# A photo is seen exactly where it is shown: in a post, by the post's readers (so a private or
+# secret group's photos only by its members, in every size); as an avatar, by whoever may read
+# the profile; as a banner, by whoever may see the group. An uploaded photo not yet placed is its
+# uploader's alone.
+
+
+def _can_read_photo(user: User, photo: Photo) -> bool:
+    if photo.deleted_at is not None:
+        return False
+    match photo.use:
+        case PhotoUse.pending:
+            return photo.uploader_id == user.id
+        case PhotoUse.post:
+            post = db.session.get(Post, photo.post_id)
+            return post is not None and _can_read_post(user, post)
+        case PhotoUse.avatar:
+            owner = db.session.get(User, photo.uploader_id)
+            return owner is not None and can(user, "profile:read", owner)
+        case PhotoUse.banner:
+            group = db.session.get(Group, photo.group_id)
+            return group is not None and _can_group(user, "group:see", group)
+    return False
+
+
+def _can_photo(user: User, action: str, photo: Photo) -> bool:
+    if not _can_read_photo(user, photo):
+        return False
+    match action:
+        case "photo:read":
+            return True
+        case "photo:edit":  # caption, licence and attribution
+            return photo.uploader_id == user.id
+        case "photo:delete":
+            if photo.uploader_id == user.id:
+                return True
+            if photo.use == PhotoUse.post:
+                post = db.session.get(Post, photo.post_id)
+                return post is not None and _manages(user, post)
+            if photo.use == PhotoUse.banner:
+                group = db.session.get(Group, photo.group_id)
+                return group is not None and _can_group(user, "group:manage", group)
+            return False
+        case _:
+            return False
+
+
+def photo_restricted(photo: Photo) -> bool:
+    """Whether a photo is shown to fewer than all employees (a private or secret group's, or
+    one not yet placed): such files are never kept by a cache without asking again."""
+    if photo.use == PhotoUse.pending:
+        return True
+    if photo.group_id is None:
+        return False
+    group = db.session.get(Group, photo.group_id)
+    return group is None or group.visibility != Visibility.public
+
+
+def _can_album(user: User, action: str, album: Album) -> bool:
+    if album.deleted_at is not None:
+        return False
+    group = db.session.get(Group, album.group_id) if album.group_id is not None else None
+    if group is None:
+        readable = not user.is_external or album.owner_id == user.id
+    else:
+        readable = _can_group(user, "group:read", group)
+    if not readable:
+        return False
+    match action:
+        case "album:read":
+            return True
+        case "album:upload":
+            return (
+                album.owner_id == user.id
+                if group is None
+                else _can_group(user, "group:post", group)
+            )
+        case "album:edit" | "album:delete":
+            if album.owner_id == user.id:
+                return group is None or group.archived_at is None
+            return is_admin(user) if group is None else _can_group(user, "group:manage", group)
+        case _:
+            return False
+
+
+def visible_albums(user: User | None) -> ColumnElement[bool]:
+    """Bulk form of ``album:read``: a condition on ``Album``."""
+    if not _active(user):
+        return false()
+    assert user is not None
+    personal = (
+        and_(Album.group_id.is_(None), Album.owner_id == user.id)
+        if user.is_external
+        else Album.group_id.is_(None)
+    )
+    mine = select(GroupMember.group_id).where(GroupMember.user_id == user.id)
+    groups: ColumnElement[bool] = Album.group_id.in_(mine)
+    if not user.is_external:
+        public = select(Group.id).where(Group.visibility == Visibility.public)
+        groups = or_(groups, Album.group_id.in_(public))
+    return and_(Album.deleted_at.is_(None), or_(personal, groups))
+
+
+def visible_photos(user: User | None) -> ColumnElement[bool]:
+    """Bulk form of ``photo:read`` for photos shown in posts (albums, post galleries)."""
+    return and_(
+        Photo.deleted_at.is_(None),
+        Photo.use == PhotoUse.post,
+        Photo.post_id.in_(select(Post.id).where(visible_posts(user))),
+    )

@@ -44,6 +44,19 @@ DEFAULTS: dict[str, Any] = {
     # format of telemetry/rulebooks/smg-thresholds-1.json; empty: that default).
     "READING_SCHEDULE": "monthly",
     "TELEMETRY_RULEBOOK": "",
+    # Photos: where the files live ("local": PHOTO_DIR, by default <instance>/photos; "s3": an
+    # S3-compatible bucket, credentials from the usual AWS variables), the largest upload,
+    # the pixel limit checked before decoding, and each person's upload rate and storage quota.
+    "PHOTO_STORE": "local",
+    "PHOTO_DIR": "",
+    "S3_BUCKET": "",
+    "S3_ENDPOINT_URL": "",
+    "S3_REGION": "",
+    "S3_PREFIX": "photos",
+    "MAX_PHOTO_BYTES": 26_214_400,
+    "PHOTO_MAX_PIXELS": 50_000_000,
+    "PHOTO_UPLOAD_LIMIT": "120 per hour",
+    "PHOTO_QUOTA_BYTES": 2_147_483_648,
     "LOG_LEVEL": "INFO",
     # "json" (one object per line) or "text".
     "LOG_FORMAT": "json",
@@ -98,6 +111,10 @@ def load(
         raise ValueError("READING_SCHEDULE must be monthly or off")
     if settings["OUTBOX_DISPATCH"] not in {"thread", "sync", "off"}:
         raise ValueError("OUTBOX_DISPATCH must be one of thread, sync, off")
+    if settings["PHOTO_STORE"] not in {"local", "s3"}:
+        raise ValueError("PHOTO_STORE must be local or s3")
+    if settings["PHOTO_STORE"] == "s3" and not settings["S3_BUCKET"]:
+        raise ValueError("PHOTO_STORE=s3 needs S3_BUCKET")
     return settings
 
 

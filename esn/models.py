@@ -7,6 +7,7 @@ from esn.governance import readings as governance_readings
 from esn.groups import models as groups_models
 from esn.moderation import models as moderation_models
 from esn.outbox import models as outbox_models
+from esn.photos import models as photos_models
 from esn.social import models as social_models
 from esn.usage import models as usage_models
 from esn.usage import rollups as usage_rollups
@@ -19,6 +20,7 @@ __all__ = [
     "groups_models",
     "moderation_models",
     "outbox_models",
+    "photos_models",
     "social_models",
     "usage_models",
     "usage_rollups",

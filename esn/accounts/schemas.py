@@ -161,3 +161,11 @@ class ImportReport(Output):
     rows_skipped: int
     errors: list[ImportRowError]
     changes: list[ImportChange]
+
+
+class PersonRef(Output):
+    """A person as shown next to what they wrote."""
+
+    id: int
+    display_name: str = Field(max_length=200)
+    handle: str = Field(max_length=64)

@@ -52,12 +52,26 @@ class Operation:
     query: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
     raw_body: str | None = None
+    # A multipart/form-data body: these fields plus one ``file``.
+    form: type[BaseModel] | None = None
+    max_body: str | None = None
     path_params: dict[str, str] = field(default_factory=dict)
     description: str = ""
     responses: dict[int, str] = field(default_factory=dict)
 
 
 REGISTRY: list[Operation] = []
+# Endpoints that accept bodies above MAX_REQUEST_BYTES, and the setting that limits each. The
+# limit is set before any hook reads the body (the CSRF check reads form bodies).
+LARGE_BODIES: dict[str, str] = {}
+
+
+def install_body_limits(app: Flask) -> None:
+    @app.before_request
+    def _body_limit() -> None:
+        setting = LARGE_BODIES.get(request.endpoint or "")
+        if setting is not None:
+            request.max_content_length = app.config[setting]
 
 
 def _errors_from(exc: ValidationError, location: str) -> list[FieldError]:
@@ -150,6 +164,8 @@ def operation(
     response: type[BaseModel] | None = None,
     status: int = 200,
     raw_body: str | None = None,
+    form: type[BaseModel] | None = None,
+    max_body: str | None = None,
     responses: dict[int, str] | None = None,
     decorators: list[Callable[[Callable[..., Any]], Callable[..., Any]]] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -159,6 +175,9 @@ def operation(
     ``auth="user"`` answers 401 unless an active person is signed in (cookie or bearer).
     ``responses`` documents further statuses the operation itself may answer with.
     ``decorators`` wrap the view before it is registered (outermost first), e.g. rate limits.
+    ``form`` documents a multipart body (its fields plus a ``file``), which the view reads
+    itself; ``max_body`` names the setting that limits this endpoint's body instead of
+    MAX_REQUEST_BYTES.
     """
     from esn.accounts.auth import require_user  # late: accounts imports the api package
 
@@ -178,11 +197,15 @@ def operation(
             query=query,
             response=response,
             raw_body=raw_body,
+            form=form,
+            max_body=max_body,
             path_params=path_params,
             description=(fn.__doc__ or "").strip(),
             responses=responses or {},
         )
         REGISTRY.append(op)
+        if max_body is not None:
+            LARGE_BODIES[f"{bp.name}.{fn.__name__}"] = max_body
 
         @wraps(fn)
         def view(**kwargs: Any) -> Response:
@@ -258,7 +281,12 @@ def build_openapi(app: Flask, title: str, version: str) -> dict[str, Any]:
     ]
     wanted: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = []
     for op in ops:
-        parts = ((op.body, "validation"), (op.query, "validation"), (op.response, "serialization"))
+        parts = (
+            (op.body, "validation"),
+            (op.query, "validation"),
+            (op.form, "validation"),
+            (op.response, "serialization"),
+        )
         for model, mode in parts:
             if model is not None and (model, mode) not in wanted:
                 wanted.append((model, mode))  # type: ignore[arg-type]
@@ -305,12 +333,38 @@ def build_openapi(app: Flask, title: str, version: str) -> dict[str, Any]:
                 "required": True,
                 "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
             }
+        elif op.form is not None:
+            ref = refs[(op.form, "validation")]["$ref"].rsplit("/", 1)[-1]
+            fields = schemas[ref]
+            item["requestBody"] = {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["file", *fields.get("required", [])],
+                            "properties": {
+                                "file": {
+                                    "type": "string",
+                                    "format": "binary",
+                                    "maxLength": app.config[op.max_body or "MAX_REQUEST_BYTES"],
+                                },
+                                **fields.get("properties", {}),
+                            },
+                            "additionalProperties": False,
+                        }
+                    }
+                },
+            }
         elif op.raw_body is not None:
             item["requestBody"] = {
                 "required": True,
                 "content": {
                     op.raw_body: {
-                        "schema": {"type": "string", "maxLength": app.config["MAX_IMPORT_BYTES"]}
+                        "schema": {
+                            "type": "string",
+                            "maxLength": app.config[op.max_body or "MAX_REQUEST_BYTES"],
+                        }
                     }
                 },
             }
@@ -332,12 +386,12 @@ def build_openapi(app: Flask, title: str, version: str) -> dict[str, Any]:
         # the caller can see.
         named = [
             schemas[refs[(m, "validation")]["$ref"].rsplit("/", 1)[-1]]
-            for m in (op.body, op.query)
+            for m in (op.body, op.query, op.form)
             if m is not None
         ]
         if op.path_params or any(_names_records(schema, schemas) for schema in named):
             errs[404] = _STANDARD_ERRORS[404]
-        if op.body is not None or op.raw_body is not None:
+        if op.body is not None or op.raw_body is not None or op.form is not None:
             errs[413] = _STANDARD_ERRORS[413]
             errs[415] = _STANDARD_ERRORS[415]
         errs.update(op.responses)

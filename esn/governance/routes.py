@@ -4,7 +4,7 @@ and acknowledging them, which every signed-in person does."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 
 from esn import access
 from esn.accounts.auth import require_user
@@ -550,6 +550,7 @@ def delete_requirement(requirement_id: int) -> None:
     tags=TAGS,
     query=TrainingImportQuery,
     raw_body="text/csv",
+    max_body="MAX_IMPORT_BYTES",
     response=TrainingImportReport,
     responses={422: "Invalid rows (nothing written unless skip_invalid)."},
 )
@@ -566,7 +567,6 @@ def import_training_records(query: TrainingImportQuery) -> TrainingImportReport:
             "Send the file as text/csv.",
             kind="unsupported-media-type",
         )
-    request.max_content_length = current_app.config["MAX_IMPORT_BYTES"]
     try:
         text = request.get_data(cache=False).decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -8,11 +8,11 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
+from esn.accounts.schemas import PersonRef
 from esn.api.types import Cursor, Id, Input, Output
 from esn.moderation.models import NOTE_MAX, REASON_MAX, Decision, ReportStatus, Severity
 from esn.processes import Process
 from esn.social.models import TargetType
-from esn.social.schemas import PersonRef
 
 EXCERPT_MAX = 300
 

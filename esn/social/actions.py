@@ -189,8 +189,8 @@ def check_create_post(author: User, fields: dict[str, Any], group: Group | None)
             _field_error("publish", "only articles can be saved as drafts")
         if len(fields["body"]) > POST_MAX:
             _field_error("body", f"a short post has at most {POST_MAX} characters")
-    if not fields["body"].strip():
-        _field_error("body", "must not be blank")
+    if not fields["body"].strip() and not fields.get("photo_ids"):
+        _field_error("body", "must not be blank (unless the post carries photos)")
     return do_create_post(author, fields, group)
 
 
@@ -288,6 +288,9 @@ def do_delete_post(actor: User, post: Post) -> None:
         return
     post.deleted_at = now()
     _post_event(kinds.POST_DELETE, actor, post, owner_id=post.author_id)
+    from esn.photos.actions import forget_post_photos  # photos build on posts
+
+    forget_post_photos(actor, post)
 
 
 # --- comments -----------------------------------------------------------------------------------

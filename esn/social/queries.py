@@ -195,7 +195,17 @@ def posts_out(user: User, posts: list[Post]) -> list[PostOut]:
         return []
     params = {"shown_ids": [p.id for p in posts], "shown_viewer": user.id, "shown_now": now()}
     extras = {row[0]: row[1:] for row in db.session.execute(_POSTS_SHOWN, params)}
-    return [_post_out(p, *extras[p.id]) for p in posts]
+    return _with_photos([_post_out(p, *extras[p.id]) for p in posts])
+
+
+def _with_photos(shaped: list[PostOut]) -> list[PostOut]:
+    """Fill in the photos of posts already shaped (one query when none has any)."""
+    from esn.photos.queries import post_photos  # photos build on posts (and import this module)
+
+    photos = post_photos(out.id for out in shaped)
+    for out in shaped:
+        out.photos = photos.get(out.id, [])
+    return shaped
 
 
 def comments_out(user: User, post: Post, comments: list[Comment]) -> list[CommentOut]:
@@ -557,11 +567,8 @@ def home_feed_out(
 ) -> tuple[list[PostOut], str | None, list[PostOut]]:
     """``home_feed`` in the API's shape, in one query."""
     page, next_cursor, pinned = _read_home(user, cursor, limit)
-    return (
-        [_post_out(row[0], *row[3:]) for row in page],
-        next_cursor,
-        [_post_out(row[0], *row[3:]) for row in pinned],
-    )
+    shaped = _with_photos([_post_out(row[0], *row[3:]) for row in page + pinned])
+    return shaped[: len(page)], next_cursor, shaped[len(page) :]
 
 
 def group_feed(

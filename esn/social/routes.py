@@ -14,6 +14,7 @@ from esn.api.types import Cursor, Input
 from esn.directory.queries import access_profile
 from esn.extensions import db
 from esn.groups.queries import access_group
+from esn.photos import actions as photo_actions
 from esn.social import actions, queries
 from esn.social.models import Follow, FollowType, Hashtag, PostRevision, TargetType
 from esn.social.schemas import (
@@ -68,13 +69,16 @@ def _post_out(user: User, post_id: int) -> PostOut:
 )
 def create_post(body: PostCreate) -> PostOut:
     """Markdown; ``@handle`` mentions people and ``#word`` tags the post. Articles need a title
-    and may be saved as drafts (``publish: false``). In a group, you must be a member."""
+    and may be saved as drafts (``publish: false``). In a group, you must be a member.
+    ``photo_ids`` attaches photos uploaded with ``POST /photos`` (then the text may be empty)."""
     user = require_user()
     group = None
     if body.group_id is not None:
         group = access_group(user, body.group_id)
         access.require(user, "group:post", group)
+    photos = photo_actions.check_attach_photos(user, body.photo_ids)
     post = actions.check_create_post(user, body.model_dump(), group)
+    photo_actions.do_attach_photos(user, post, photos)
     db.session.commit()
     return _post_out(user, post.id)
 

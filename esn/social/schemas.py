@@ -6,7 +6,9 @@ from datetime import datetime
 
 from pydantic import Field
 
+from esn.accounts.schemas import PersonRef
 from esn.api.types import Cursor, Id, Input, Output, Timestamp
+from esn.photos.schemas import PhotoOut
 from esn.processes import Process
 from esn.social.models import FollowType, PostKind, PostStatus, ReactionKind
 
@@ -18,7 +20,12 @@ COMMENT_MAX = 10_000
 class PostCreate(Input):
     kind: PostKind = PostKind.post
     title: str | None = Field(None, min_length=1, max_length=300)
-    body: str = Field(min_length=1, max_length=ARTICLE_MAX)
+    body: str = Field("", max_length=ARTICLE_MAX, description="May be empty when photos are given.")
+    photo_ids: list[Id] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Photos you uploaded (POST /photos) and have not placed yet, in order.",
+    )
     group_id: Id | None = None
     process: Process | None = Field(None, description="Defaults to the group's process.")
     is_question: bool = False
@@ -30,12 +37,6 @@ class PostUpdate(Input):
     body: str | None = Field(None, min_length=1, max_length=ARTICLE_MAX)
     process: Process | None = None
     is_question: bool | None = None
-
-
-class PersonRef(Output):
-    id: int
-    display_name: str = Field(max_length=200)
-    handle: str = Field(max_length=64)
 
 
 class PostOut(Output):
@@ -58,6 +59,7 @@ class PostOut(Output):
     my_reaction: ReactionKind | None
     hashtags: list[str]
     pinned: bool
+    photos: list[PhotoOut] = Field(default_factory=list)
 
 
 class FeedQuery(Input):
@@ -162,3 +164,6 @@ class HashtagOut(Output):
     name: str = Field(max_length=100)
     label: str = Field(max_length=100)
     following: bool
+
+
+__all__ = ["PersonRef"]  # re-exported: the shape of a person in posts and comments

@@ -271,3 +271,25 @@ REPORT_RAISE = declare(
 REPORT_RESOLVE = declare(
     "moderation:report:resolve", ResolvePayload, description="a report resolved"
 )
+
+
+# --- kinds of photos ----------------------------------------------------------------------------
+# ``object_id`` is the photo's (or album's) id. An album photo also publishes a post of its own
+# (social:post:publish), which carries its comments and reactions like any other thread.
+
+
+class PhotoPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    format: str | None = None  # jpeg | png | webp | gif
+    placement: str | None = None  # pending | album | post | avatar | banner
+    bytes: int | None = None  # stored, all sizes together
+
+
+PHOTO_UPLOAD = declare("photos:photo:upload", PhotoPayload, description="a photo uploaded")
+PHOTO_PLACE = declare(
+    "photos:photo:place", PhotoPayload, description="an uploaded photo put in a post, avatar…"
+)
+PHOTO_DELETE = declare("photos:photo:delete", PhotoPayload)
+ALBUM_CREATE = declare("photos:album:create")
+ALBUM_EDIT = declare("photos:album:edit")
+ALBUM_DELETE = declare("photos:album:delete")
