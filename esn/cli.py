@@ -46,6 +46,10 @@ def register(app: Flask) -> None:
 
     app.cli.add_command(demo_cli)
 
+    from esn.photos.commands import photos_cli
+
+    app.cli.add_command(photos_cli)
+
 
 # --- users ---------------------------------------------------------------------------------
 
@@ -225,9 +229,11 @@ def worker(once: bool, interval: float, batch: int) -> None:
     next_telemetry = 0.0
     while not stopping:
         if time.monotonic() >= next_telemetry:
-            # Rollups and the scheduled reading: a few seconds at most, every ten minutes.
+            # Rollups and the scheduled reading, and photo housekeeping: a few seconds at
+            # most, every ten minutes.
             next_telemetry = time.monotonic() + TELEMETRY_EVERY_S
             _telemetry_pass()
+            _photo_pass()
         ran = dispatcher.run_jobs(limit=batch)
         total += ran
         if once and ran == 0:
@@ -250,6 +256,21 @@ def _telemetry_pass() -> None:
         logging.getLogger("esn.telemetry").exception("telemetry pass failed")
         return
     logging.getLogger("esn.telemetry").info("telemetry pass: %s", outcome)
+
+
+def _photo_pass() -> None:
+    from esn.photos.commands import housekeeping
+
+    try:
+        forgotten, removed = housekeeping()
+    except Exception:  # like the telemetry pass: logged, retried next time
+        db.session.rollback()
+        logging.getLogger("esn.photos").exception("photo housekeeping failed")
+        return
+    if forgotten or removed:
+        logging.getLogger("esn.photos").info(
+            "photo housekeeping: %d unplaced photos, %d orphan files removed", forgotten, removed
+        )
 
 
 @click.group("outbox")
