@@ -11,8 +11,10 @@ some are deleted), written at times that often tie. It is built through the acti
 For every viewer (each person, and nobody):
 
 * ``can(viewer, "post:read")``, ``visible_posts(viewer)`` and the model agree, post by post;
-  likewise ``group:see``/``visible_groups``, ``group:read``/``readable_groups`` and
-  ``comment:read``/``visible_comments``;
+  likewise ``group:see``/``visible_groups``, ``group:read``/``readable_groups``,
+  ``comment:read``/``visible_comments``, ``photo:read``/``visible_photos`` (every post carries
+  a photo; one more is uploaded and never placed) and ``album:read``/``visible_albums`` (one
+  personal album, one per group);
 * the home feed, every group, profile and hashtag feed, read page by page with a small page
   size, hold exactly the visible published posts that belong to them (the home feed: own posts,
   followed people, groups joined or followed, followed hashtags, announcements), newest first,
@@ -53,6 +55,9 @@ from esn.groups.actions import (
     do_update_group,
 )
 from esn.groups.models import Group, GroupRole, JoinPolicy, Visibility
+from esn.photos import pipeline
+from esn.photos.actions import do_add_photo, do_attach_photos, do_create_album, store_files
+from esn.photos.models import Album, Photo
 from esn.social import queries
 from esn.social.actions import (
     check_pin,
@@ -65,6 +70,7 @@ from esn.social.actions import (
     hashtag_by_name,
 )
 from esn.social.models import Comment, FollowType, Post, PostStatus
+from tests.photos import images
 
 TAGS = ("alpha", "beta", "gamma")
 
@@ -237,6 +243,8 @@ class Model:
     comments: dict[int, list[tuple[int, bool]]] = field(
         default_factory=dict
     )  # post -> (id, deleted)
+    album_ids: list[int] = field(default_factory=list)  # person 0's, then one per group
+    pending_photo: int = 0  # uploaded by person 0, never placed
 
     def visibility(self, g: int) -> Visibility:
         spec = self.spec.groups[g]
@@ -276,6 +284,12 @@ class Model:
         if post.group is None:
             return not self.external(v) or post.author == v
         return self.reads_group(v, post.group)
+
+    def reads_album(self, v: int | None, a: int) -> bool:
+        """Album 0 is person 0's own; album ``a`` > 0 belongs to group ``a - 1``."""
+        if a == 0:
+            return self.active(v) and v is not None and (not self.external(v) or v == 0)
+        return self.reads_group(v, a - 1)
 
     def in_home(self, v: int, p: int) -> bool:
         post = self.spec.posts[p]
@@ -363,6 +377,7 @@ def _build(spec: WorldSpec) -> Model:
             group = groups[p.group] if p.group is not None else None
             post = do_create_post(users[p.author], fields, group)
             model.post_ids.append(post.id)
+            do_attach_photos(users[p.author], post, [_photo(users[p.author])])
             model.comments[n] = []
             if p.kind == "published_draft":
                 # Published later than posts written after it: feed order is publication order.
@@ -389,6 +404,13 @@ def _build(spec: WorldSpec) -> Model:
             if g.archived:
                 do_archive_group(users[g.owner], groups[n])
         model.group_ids = [g.id for g in groups]
+        model.album_ids = [do_create_album(users[0], {"title": "Mine"}, None).id]
+        for n, g in enumerate(spec.groups):
+            # Made after the visibility changes: an album follows its group's visibility now.
+            model.album_ids.append(
+                do_create_album(users[g.owner], {"title": f"A{n}"}, groups[n]).id
+            )
+        model.pending_photo = _photo(users[0]).id
 
         used_tags = {t for p in spec.posts for t in p.tags}
         for person, kind, index in spec.follows:
@@ -412,6 +434,14 @@ def _build(spec: WorldSpec) -> Model:
                 do_deactivate_user(None, users[n])
     db.session.commit()
     return model
+
+
+_TINY = pipeline.process(images.plain_jpeg((8, 6)))
+
+
+def _photo(owner: User) -> Photo:
+    """A real (tiny) photo of ``owner``'s, uploaded and not yet placed."""
+    return do_add_photo(owner, _TINY, store_files(_TINY), {}, None)
 
 
 # --- reading every page -------------------------------------------------------------------------
@@ -517,6 +547,21 @@ def test_checks_filters_model_and_feeds_agree(app, spec, limit):
             if not deleted
         }
         assert checked == bulk == modelled, ("comment:read", who, checked, bulk, modelled)
+
+        photos = {p.id: p for p in db.session.scalars(select(Photo))}
+        checked = {i for i, p in photos.items() if access.can(viewer, "photo:read", p)}
+        bulk = set(db.session.scalars(select(Photo.id).where(access.visible_photos(viewer))))
+        in_posts = {p.post_id: i for i, p in photos.items() if p.post_id is not None}
+        modelled = {in_posts[i] for i, n in index_of_post.items() if model.reads_post(v, n)}
+        assert checked - {model.pending_photo} == bulk == modelled, ("photo:read", who)
+        pending = model.pending_photo in checked
+        assert pending == (v == 0 and model.active(v)), ("unplaced photo", who)
+
+        albums = {a.id: a for a in db.session.scalars(select(Album))}
+        checked = {i for i, a in albums.items() if access.can(viewer, "album:read", a)}
+        bulk = set(db.session.scalars(select(Album.id).where(access.visible_albums(viewer))))
+        modelled = {i for a, i in enumerate(model.album_ids) if model.reads_album(v, a)}
+        assert checked == bulk == modelled, ("album:read", who, checked, bulk, modelled)
 
         if viewer is not None:
             _check_feeds(model, v, limit)
