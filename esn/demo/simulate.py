@@ -41,6 +41,7 @@ from sqlalchemy import func, select
 from esn.accounts.actions import do_create_user, do_record_visit, do_set_password, do_update_user
 from esn.accounts.models import Role, User
 from esn.clock import SettableClock, set_clock
+from esn.demo import pictures
 from esn.demo.company import CompanySpec, ProcessBehaviour
 from esn.demo.text import TextMaker, person_name
 from esn.directory.actions import do_create_department
@@ -53,6 +54,8 @@ from esn.groups import actions as groups
 from esn.groups.models import Group, JoinPolicy, Visibility
 from esn.moderation import actions as moderation
 from esn.moderation.models import ModerationReport
+from esn.photos import actions as photos
+from esn.photos import pipeline
 from esn.processes import SCORED, Process
 from esn.social import actions as social
 from esn.social.models import Comment, FollowType, Post, PostKind, ReactionKind, TargetType
@@ -68,6 +71,15 @@ REACTIONS = (
     ReactionKind.insightful,
     ReactionKind.celebrate,
     ReactionKind.support,
+)
+
+
+PHOTO_CAPTIONS = (
+    "What an evening! #socialclub",
+    "Thanks to everyone who came #socialclub",
+    "The view from the terrace",
+    "Team photo, finally everyone in one place",
+    "Who organised the music? Great job #socialclub",
 )
 
 
@@ -404,7 +416,38 @@ class Simulation:
         # share with the works council (a declared gate of level 4).
         if len(readings) > 1:
             on(readings[1], 15, self._after_hours_reviewed)
+        # A get-together of the social club each quarter, with an album of photos.
+        for m in range(2, self.spec.months, 3):
+            on(m, 18, partial(self._album, m))
         return cal
+
+    def _album(self, month: int) -> None:
+        """Someone from the social club makes an album of the quarter's get-together and a
+        few colleagues add photos; each photo is a thread people react to and comment on."""
+        club = next(g for g in self.groups[Process.general] if g.name == "Social club")
+        members = [p for p in self.people if club.id in p.groups and not p.external]
+        if len(members) < 2:
+            return
+        owner = self.rng.choice(members)
+        quarter = (self.clock.current.month - 1) // 3 + 1
+        album = photos.do_create_album(
+            owner.user,
+            {"title": f"Get-together Q{quarter} {self.clock.current.year}", "description": ""},
+            club,
+        )
+        behaviour = self.spec.behaviour[Process.general]
+        for n in range(self.rng.randint(3, 5)):
+            who = owner if n == 0 else self.rng.choice(members)
+            self.clock.set(self.clock.current + timedelta(minutes=self.rng.randint(5, 90)))
+            processed = pipeline.process(pictures.picture(self.rng), filename="IMG.jpg")
+            keys = photos.store_files(processed)
+            caption = self.rng.choice(PHOTO_CAPTIONS)
+            photo = photos.do_add_photo(who.user, processed, keys, {"caption": caption}, album)
+            assert photo.post_id is not None
+            self._count("photos")
+            thread = Thread(photo.post_id, who.index, Process.general, club.id, False)
+            self.threads.append(thread)
+            self._plan_responses(thread, behaviour)
 
     def _lead(self) -> User:
         return self.staff["governance_lead"]
@@ -735,8 +778,14 @@ class Simulation:
         return chosen
 
     def _can_see(self, person: Person, thread: Thread) -> bool:
-        group = self.group_by_id[thread.group_id] if thread.group_id is not None else None
-        return group is None or group.visibility == Visibility.public or group.id in person.groups
+        """The access policy's ``post:read``, from what the simulation knows: externals see
+        only their own groups' threads (and their own)."""
+        if thread.group_id is None:
+            return not person.external or thread.author == person.index
+        group = self.group_by_id[thread.group_id]
+        if group.id in person.groups:
+            return True
+        return group.visibility == Visibility.public and not person.external
 
     def _plan_responses(self, thread: Thread, behaviour: ProcessBehaviour) -> None:
         start = self.clock.current

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -31,6 +32,7 @@ from esn.photos.schemas import (
     StorageUse,
 )
 
+log = logging.getLogger("esn.photos")
 bp = Blueprint("photos", __name__, url_prefix="/api/v1")
 PHOTOS, ALBUMS = ["photos"], ["albums"]
 # What a served file may do if a browser opens it directly: nothing.
@@ -127,7 +129,17 @@ def upload_photo() -> PhotoOut:
     except pipeline.Refused as exc:
         raise actions.refusal(exc) from None
     del data
-    keys = actions.store_files(processed)
+    try:
+        keys = actions.store_files(processed)
+    except Exception:  # a full disk, an unreachable bucket: nothing of it stays stored
+        log.exception("could not store a photo")
+        raise Problem(
+            503,
+            "Service Unavailable",
+            "The photo could not be stored just now; nothing was kept. Try again in a minute.",
+            kind="photo-storage-unavailable",
+            headers={"Retry-After": "60"},
+        ) from None
     try:
         album = None
         if fields.album_id is not None:  # asked again: membership may have changed meanwhile

@@ -12,6 +12,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select, text
 
+from esn import access
+from esn.accounts.models import User
 from esn.demo.company import default_company
 from esn.demo.simulate import Simulation
 from esn.extensions import Base, db
@@ -83,10 +85,27 @@ def test_everything_went_through_the_actions(app: Flask) -> None:
     posts = db.session.scalar(select(func.count()).select_from(Post))
     comments = db.session.scalar(select(func.count()).select_from(Comment))
     reactions = db.session.scalar(select(func.count()).select_from(Reaction))
-    assert posts == result.counts["posts"] == events["social:post:publish"]
+    # An album photo is published as a post of its own.
+    photos = result.counts.get("photos", 0)
+    assert photos > 0 and photos == events["photos:photo:upload"]
+    assert posts == result.counts["posts"] + photos == events["social:post:publish"]
     assert comments == result.counts["comments"] == events["social:comment:create"]
     assert reactions == events["social:reaction:add"] - events.get("social:reaction:remove", 0)
     assert events["account:session:visit"] == result.counts["visits"]
+    # Nobody answered or reacted to what the access policy would not show them (externals see
+    # only their own groups).
+    seen: dict[tuple[int, int], bool] = {}
+    responses = [
+        *db.session.execute(select(Comment.author_id, Comment.post_id)).tuples(),
+        *db.session.execute(
+            select(Reaction.user_id, Reaction.target_id).where(Reaction.target_type == "post")
+        ).tuples(),
+    ]
+    for person_id, post_id in responses:
+        if (person_id, post_id) not in seen:
+            reader, post = db.session.get(User, person_id), db.session.get(Post, post_id)
+            seen[person_id, post_id] = access.can(reader, "post:read", post)
+        assert seen[person_id, post_id], (person_id, post_id)
     # Every event lies inside the simulated period (the clock was set for each action).
     first, last = db.session.execute(
         select(func.min(UsageEvent.occurred_at), func.max(UsageEvent.occurred_at))
