@@ -666,3 +666,15 @@ class TestLimits:
         # Refused uploads do not count, and the limit is per person.
         assert_problem(upload(bob, images.HTML), 415)
         uploaded(bob, images.plain_jpeg((64, 48)))
+
+
+def test_when_storage_fails_the_upload_is_503_and_nothing_is_kept(ada: Person) -> None:
+    incoming = Path(store().root) / ".incoming"  # type: ignore[attr-defined]
+    incoming.rmdir()
+    incoming.write_bytes(b"")  # a file where the directory was: every write now fails
+    body = assert_problem(upload(ada, images.plain_jpeg()), 503)
+    assert body["type"].endswith("/photo-storage-unavailable")
+    fresh()
+    assert db.session.scalar(select(func.count()).select_from(Photo)) == 0
+    incoming.unlink()
+    assert stored_files() == []
