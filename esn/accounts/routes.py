@@ -36,6 +36,7 @@ from esn.directory.queries import access_department
 from esn.directory.schemas import DepartmentOut
 from esn.extensions import db, limiter
 from esn.governance.queries import pending_acknowledgements
+from esn.photos.queries import avatar_url
 
 bp = Blueprint("accounts", __name__, url_prefix="/api/v1")
 
@@ -43,6 +44,7 @@ bp = Blueprint("accounts", __name__, url_prefix="/api/v1")
 def _signed_in(user: User) -> SignedInPerson:
     person = SignedInPerson.model_validate(user)
     person.pending_acknowledgements = pending_acknowledgements(user)
+    person.avatar_url = avatar_url(user.id)
     return person
 
 

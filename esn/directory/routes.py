@@ -7,6 +7,7 @@ from flask import Blueprint
 from esn import access
 from esn.accounts.actions import do_update_profile
 from esn.accounts.auth import require_user
+from esn.accounts.models import User
 from esn.api.problems import reject_nulls
 from esn.api.spec import operation
 from esn.directory import queries
@@ -20,6 +21,7 @@ from esn.directory.schemas import (
     ProfileUpdate,
 )
 from esn.extensions import db
+from esn.photos.queries import avatar_url
 
 bp = Blueprint("directory", __name__, url_prefix="/api/v1")
 
@@ -43,6 +45,12 @@ def list_people(query: PeopleQuery) -> PeoplePage:
     return PeoplePage(items=[PersonSummary.model_validate(p) for p in people], next_cursor=cursor)
 
 
+def profile_out(person: User) -> Profile:
+    out = Profile.model_validate(person)
+    out.avatar_url = avatar_url(person.id)
+    return out
+
+
 @operation(
     bp,
     "/people/<int:user_id>",
@@ -53,7 +61,7 @@ def list_people(query: PeopleQuery) -> PeoplePage:
 )
 def get_person(user_id: int) -> Profile:
     viewer = require_user()
-    return Profile.model_validate(queries.access_profile(viewer, user_id))
+    return profile_out(queries.access_profile(viewer, user_id))
 
 
 @operation(
@@ -74,7 +82,7 @@ def update_person(user_id: int, body: ProfileUpdate) -> Profile:
     reject_nulls(changes)
     do_update_profile(viewer, person, changes)
     db.session.commit()
-    return Profile.model_validate(person)
+    return profile_out(person)
 
 
 @operation(

@@ -49,6 +49,11 @@ class Profile(PersonSummary):
     time_zone: str = Field(max_length=64)
     bio: str = Field(max_length=5000)
     is_active: bool
+    avatar_url: str | None = Field(
+        None,
+        description="The avatar's thumbnail; `medium`, `large` or `original` in place of `thumb` "
+        "for other sizes. Null without an avatar.",
+    )
 
 
 class PeoplePage(Output):

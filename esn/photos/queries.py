@@ -227,6 +227,17 @@ def current_picture(
     return db.session.scalars(newest).first()
 
 
+def avatar_url(user_id: int) -> str | None:
+    """Where a person's avatar is served (after the access check), if they have one."""
+    found = db.session.scalar(
+        select(Photo.id)
+        .where(Photo.use == PhotoUse.avatar, Photo.uploader_id == user_id)
+        .where(Photo.deleted_at.is_(None))
+        .limit(1)
+    )
+    return f"/api/v1/people/{user_id}/avatar/thumb" if found is not None else None
+
+
 def file_of(photo: Photo, variant: str) -> PhotoFile | None:
     return db.session.get(PhotoFile, (photo.id, variant))
 

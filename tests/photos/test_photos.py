@@ -603,6 +603,9 @@ def test_avatar_is_seen_by_colleagues_and_replaced_cleanly(
         == "avatar"
     )
     url = f"/api/v1/people/{ada.user.id}/avatar/thumb"
+    assert bob.api.get(f"/api/v1/people/{ada.user.id}").get_json()["avatar_url"] == url
+    assert ada.api.get("/api/v1/me").get_json()["avatar_url"] == url
+    assert ada.api.get(f"/api/v1/people/{bob.user.id}").get_json()["avatar_url"] is None
     response = bob.api.get(url)
     assert response.status_code == 200 and response.headers["Content-Type"] == "image/jpeg"
     assert_clean(response.data)
