@@ -28,7 +28,7 @@ def new_key() -> str:
 
 
 def _checked(key: str) -> str:
-    if not _KEY.match(key):
+    if not _KEY.fullmatch(key):
         raise ValueError(f"not a photo key: {key!r}")
     return key
 
@@ -55,7 +55,8 @@ class LocalPhotoStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.incoming = root / ".incoming"
-        self.incoming.mkdir(parents=True, exist_ok=True, mode=0o700)
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.incoming.mkdir(exist_ok=True, mode=0o700)
 
     def _path(self, key: str) -> Path:
         key = _checked(key)
@@ -63,7 +64,9 @@ class LocalPhotoStore:
 
     def put(self, key: str, data: bytes, media_type: str) -> None:
         target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # One by one: ``parents=True`` would give the first level the default mode.
+        target.parent.parent.mkdir(exist_ok=True, mode=0o700)
+        target.parent.mkdir(exist_ok=True, mode=0o700)
         partial = self.incoming / f"{key}.{secrets.token_hex(4)}"
         try:
             fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -90,8 +93,10 @@ class LocalPhotoStore:
 
     def listing(self) -> Iterator[tuple[str, datetime]]:
         for path in self.root.glob("??/??/*"):
-            if _KEY.match(path.name):
-                yield path.name, datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            name = path.name
+            # Only files where ``_path`` puts them: anything else is not a stored photo.
+            if _KEY.fullmatch(name) and path.parent == self.root / name[:2] / name[2:4]:
+                yield name, datetime.fromtimestamp(path.stat().st_mtime, UTC)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -154,7 +159,7 @@ class S3PhotoStore:
         for page in pages:
             for item in page.get("Contents", []):
                 key = item["Key"][len(self.prefix) :]
-                if _KEY.match(key):
+                if _KEY.fullmatch(key):
                     yield key, item["LastModified"]
 
 
