@@ -62,7 +62,8 @@ class Operation:
 
 REGISTRY: list[Operation] = []
 # Endpoints that accept bodies above MAX_REQUEST_BYTES, and the setting that limits each. The
-# limit is set before any hook reads the body (the CSRF check reads form bodies).
+# limit is set, and the body read, before any other hook runs (the CSRF check reads form
+# bodies; the authentication hooks open a transaction).
 LARGE_BODIES: dict[str, str] = {}
 
 
@@ -72,6 +73,13 @@ def install_body_limits(app: Flask) -> None:
         setting = LARGE_BODIES.get(request.endpoint or "")
         if setting is not None:
             request.max_content_length = app.config[setting]
+            # Read the body now, before any hook opens a transaction: on SQLite a write
+            # request's transaction holds the write lock, and a slow client sending a large
+            # file would hold every other writer up for as long as the transfer takes.
+            if request.mimetype == "multipart/form-data":
+                request.files  # noqa: B018  (parses the form and its files)
+            else:
+                request.get_data(cache=True)
 
 
 def _errors_from(exc: ValidationError, location: str) -> list[FieldError]:

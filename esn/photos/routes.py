@@ -116,6 +116,7 @@ def upload_photo() -> PhotoOut:
     actions.check_photo_fields(fields.model_dump())
     if fields.album_id is not None:
         access.require(user, "album:upload", queries.access_album(user, fields.album_id))
+    actions.check_quota(user, 1)  # a full quota is refused before the work, not after
     data, filename, declared = _the_file()
     # Decoding takes a while: no transaction (and so no write lock) is held meanwhile.
     db.session.commit()
