@@ -78,6 +78,8 @@ def register_extensions(app: Flask) -> None:
     from esn.accounts.passwords import make_hasher
     from esn.outbox.dispatch import install as install_outbox
     from esn.photos.storage import install as install_photo_store
+    from esn.realtime import delivery  # noqa: F401  (its outbox handlers and listeners)
+    from esn.realtime.sockets import install as install_sockets
 
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     db.init_app(app)
@@ -99,6 +101,7 @@ def register_extensions(app: Flask) -> None:
     app.extensions["esn.password_dummy_hash"] = hasher.hash("not a real password")
     install_outbox(app)
     install_photo_store(app)
+    install_sockets(app)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -111,6 +114,7 @@ def register_blueprints(app: Flask) -> None:
     from esn.groups.routes import bp as groups_bp
     from esn.moderation.routes import bp as moderation_bp
     from esn.photos.routes import bp as photos_bp
+    from esn.realtime.routes import bp as realtime_bp
     from esn.social.routes import bp as social_bp
 
     for bp in (
@@ -122,6 +126,7 @@ def register_blueprints(app: Flask) -> None:
         social_bp,
         moderation_bp,
         photos_bp,
+        realtime_bp,
         governance_bp,
         dashboard_bp,
     ):

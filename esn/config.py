@@ -57,6 +57,18 @@ DEFAULTS: dict[str, Any] = {
     "PHOTO_MAX_PIXELS": 50_000_000,
     "PHOTO_UPLOAD_LIMIT": "120 per hour",
     "PHOTO_QUOTA_BYTES": 2_147_483_648,
+    # Realtime: Socket.IO's async mode ("threading" with simple-websocket; "gevent" needs the
+    # gevent packages and gunicorn's gevent worker), and origins allowed to open sockets with
+    # a session cookie besides the site's own (comma-separated; empty: the site's own only).
+    "SOCKETIO_ASYNC_MODE": "threading",
+    "SOCKETIO_ORIGINS": "",
+    # E-mail for digests. Empty SMTP_HOST: digests are kept in the app and not e-mailed.
+    "SMTP_HOST": "",
+    "SMTP_PORT": 25,
+    "SMTP_USER": "",
+    "SMTP_PASSWORD": "",
+    "SMTP_STARTTLS": False,
+    "MAIL_FROM": "esn@localhost",
     "LOG_LEVEL": "INFO",
     # "json" (one object per line) or "text".
     "LOG_FORMAT": "json",

@@ -61,28 +61,33 @@ def _load_from_bearer(_request: object) -> User | None:
     if token is None:
         return None
     g.auth_error = "The API token is invalid, expired or revoked."
+    found = token_holder(token)
+    if found is None:
+        return None
+    api_token, user = found
+    if not user.is_active:
+        g.auth_error = "This account is deactivated."
+        return None
+    g.auth_method = "token"
+    g.api_token_id = api_token.id
+    return user
+
+
+def token_holder(token: str) -> tuple[ApiToken, User] | None:
+    """The live token and its holder (active or not), or None."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         return None
-    moment = now()
     row = db.session.execute(
         select(ApiToken, User)
         .join(User, User.id == ApiToken.user_id)
         .where(
             ApiToken.token_hash == token_digest(token),
             ApiToken.revoked_at.is_(None),
-            or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > moment),
+            or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now()),
         )
         .options(*_PERSON_ONLY)
     ).first()
-    if row is None:
-        return None
-    api_token, user = row
-    if not user.is_active:
-        g.auth_error = "This account is deactivated."
-        return None
-    g.auth_method = "token"
-    g.api_token_id = api_token.id
-    return cast(User, user)
+    return (row[0], row[1]) if row is not None else None
 
 
 def signed_in_user() -> User | None:

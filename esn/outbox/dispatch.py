@@ -37,7 +37,8 @@ class UnknownTopic(LookupError):
 
 def register_handler(topic: str, handler: Handler) -> None:
     """Run ``handler(payload)`` for jobs of ``topic``. Handlers must be idempotent: a job whose
-    worker dies after the effect but before the acknowledgement runs again."""
+    worker dies after the effect but before the acknowledgement runs again. A handler that
+    writes commits itself; anything it leaves uncommitted is rolled back."""
     _HANDLERS[topic] = handler
 
 
@@ -154,6 +155,10 @@ class Dispatcher:
                 handler(payload)
             except Exception:
                 error = traceback.format_exc(limit=5)
+            finally:
+                # A handler commits what it writes; whatever it left open ends here, so that
+                # no transaction (on SQLite: no write lock) outlives it.
+                db.session.rollback()
         with write_intent(), Session(db.engine) as session, session.begin():
             mine = (OutboxJob.id == job_id) & (OutboxJob.claimed_by == self.worker_id)
             if error is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -59,4 +60,17 @@ def record_usage(
         payload=checked.model_dump(mode="json"),
     )
     sess.add(event)
+    for listener in _LISTENERS.get(declared.name, ()):
+        listener(event, sess)
     return event
+
+
+# What other features derive from events, in the same transaction (notifications, realtime).
+Listener = Callable[[UsageEvent, Any], None]  # (the session, or the scoped one)
+_LISTENERS: dict[str, list[Listener]] = {}
+
+
+def listen(kind: UsageKind, listener: Listener) -> None:
+    """Call ``listener(event, session)`` whenever an event of ``kind`` is recorded, inside the
+    recording transaction: what it writes commits or rolls back with the action."""
+    _LISTENERS.setdefault(kind.name, []).append(listener)
