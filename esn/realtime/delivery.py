@@ -82,12 +82,16 @@ def _deliver(payload: dict[str, Any]) -> None:
     moment = now()
     until = quiet_until(db.session, user, moment)
     if until is not None:
-        # Held back: pushed when the quiet hours end, and carried by the next digest.
-        n.held = True
-        job = enqueue(NOTIFY, {"id": n.id})
-        job.available_at = until
-        db.session.commit()
+        # Held back: pushed when the quiet hours end (one release job), and carried by the
+        # next digest.
+        if not n.held:
+            n.held = True
+            job = enqueue(NOTIFY, {"id": n.id})
+            job.available_at = until
+            db.session.commit()
         return
+    if not presence().online([user.id]):
+        return  # nobody to push to: it is in their list when they come
     _emit("notification:new", notification_payload(n), user_room(user.id))
     n.delivered_at = moment
     db.session.commit()
