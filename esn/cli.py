@@ -50,6 +50,10 @@ def register(app: Flask) -> None:
 
     app.cli.add_command(photos_cli)
 
+    from esn.realtime.commands import notifications_cli
+
+    app.cli.add_command(notifications_cli)
+
 
 # --- users ---------------------------------------------------------------------------------
 
@@ -229,11 +233,12 @@ def worker(once: bool, interval: float, batch: int) -> None:
     next_telemetry = 0.0
     while not stopping:
         if time.monotonic() >= next_telemetry:
-            # Rollups and the scheduled reading, and photo housekeeping: a few seconds at
-            # most, every ten minutes.
+            # Rollups and the scheduled reading, photo housekeeping and the notification
+            # digests: a few seconds at most, every ten minutes.
             next_telemetry = time.monotonic() + TELEMETRY_EVERY_S
             _telemetry_pass()
             _photo_pass()
+            _digest_pass()
         ran = dispatcher.run_jobs(limit=batch)
         total += ran
         if once and ran == 0:
@@ -271,6 +276,19 @@ def _photo_pass() -> None:
         logging.getLogger("esn.photos").info(
             "photo housekeeping: %d unplaced photos, %d orphan files removed", forgotten, removed
         )
+
+
+def _digest_pass() -> None:
+    from esn.realtime.digests import run_digests
+
+    try:
+        run = run_digests()
+    except Exception:  # like the telemetry pass: logged, retried next time
+        db.session.rollback()
+        logging.getLogger("esn.realtime").exception("digest pass failed")
+        return
+    if run.digests or run.emailed or run.email_failed or run.errors:
+        logging.getLogger("esn.realtime").info("digest pass: %s", run)
 
 
 @click.group("outbox")

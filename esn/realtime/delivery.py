@@ -19,7 +19,14 @@ from esn.groups.models import Group
 from esn.outbox import enqueue, register_handler
 from esn.realtime.models import Notification
 from esn.realtime.notifications import NOTIFY, quiet_until
-from esn.realtime.sockets import group_room, move_sockets, presence, socketio, user_room
+from esn.realtime.sockets import (
+    close_sockets,
+    group_room,
+    move_sockets,
+    presence,
+    socketio,
+    user_room,
+)
 from esn.social.models import Follow, FollowType, Post, PostStatus
 from esn.usage import kinds
 from esn.usage.models import UsageEvent
@@ -30,6 +37,7 @@ log = logging.getLogger("esn.realtime")
 FEED = "realtime.feed"
 MEMBERSHIP = "realtime.membership"
 POST_DELETED = "realtime.post_deleted"
+CLOSE = "realtime.close"
 
 
 class QueueUnavailable(RuntimeError):
@@ -44,10 +52,18 @@ def _check_queue() -> None:
         return
     import redis
 
+    client = _PINGERS.get(url)
+    if client is None:  # one pooled client per URL, not a connection per emit
+        client = _PINGERS[url] = redis.Redis.from_url(
+            url, socket_timeout=1, socket_connect_timeout=1
+        )
     try:
-        redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1).ping()
+        client.ping()
     except redis.RedisError as exc:
         raise QueueUnavailable(str(exc)) from exc
+
+
+_PINGERS: dict[str, Any] = {}
 
 
 def _emit(event: str, data: dict[str, Any], room: str) -> None:
@@ -76,6 +92,8 @@ def _deliver(payload: dict[str, Any]) -> None:
     n = db.session.get(Notification, payload["id"])
     if n is None or n.read_at is not None:
         return
+    if n.delivered_at is not None and n.delivered_at >= n.updated_at:
+        return  # pushed already (a job run again after its push must not push twice)
     user = db.session.get(User, n.recipient_id)
     if user is None or not user.is_active or not visible_to(user, n):
         return
@@ -129,6 +147,7 @@ def _feed(payload: dict[str, Any]) -> None:
 
 def _membership(payload: dict[str, Any]) -> None:
     member = bool(payload["member"])
+    _check_queue()  # a move that cannot be published fails the job, which is retried
     move_sockets(payload["user_id"], payload["group_id"], member=member)
     _emit(
         "group:membership_changed",
@@ -137,9 +156,17 @@ def _membership(payload: dict[str, Any]) -> None:
     )
 
 
+def _close(payload: dict[str, Any]) -> None:
+    """A deactivated person's open sockets are closed (their sign-in and tokens are revoked in
+    the same transaction, so they cannot open new ones)."""
+    _check_queue()
+    close_sockets(payload["user_id"])
+
+
 register_handler(NOTIFY, _deliver)
 register_handler(FEED, _feed)
 register_handler(MEMBERSHIP, _membership)
+register_handler(CLOSE, _close)
 
 
 def _on_publish(event: UsageEvent, session: Any) -> None:
@@ -193,11 +220,19 @@ def _member(joined: bool, *, actor_is_member: bool) -> Any:
     return listener
 
 
+def _on_deactivate(event: UsageEvent, session: Any) -> None:
+    if event.owner_id is not None:
+        enqueue(CLOSE, {"user_id": event.owner_id}, session=session)
+
+
 listen(kinds.POST_PUBLISH, _on_publish)
 listen(kinds.POST_EDIT, _on_edit)
 listen(kinds.POST_DELETE, _on_delete)
+# The creator of a group is its first member: their open sockets enter its room.
+listen(kinds.GROUP_CREATE, _member(True, actor_is_member=True))
 listen(kinds.MEMBER_JOIN, _member(True, actor_is_member=True))
 listen(kinds.INVITATION_ACCEPT, _member(True, actor_is_member=True))
 listen(kinds.REQUEST_APPROVE, _member(True, actor_is_member=False))
 listen(kinds.MEMBER_LEAVE, _member(False, actor_is_member=True))
 listen(kinds.MEMBER_REMOVE, _member(False, actor_is_member=False))
+listen(kinds.USER_DEACTIVATE, _on_deactivate)

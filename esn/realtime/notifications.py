@@ -22,6 +22,7 @@ from esn.realtime.models import (
     NotificationPreference,
     QuietHours,
 )
+from esn.social.models import Post
 from esn.usage import kinds
 from esn.usage.models import UsageEvent
 from esn.usage.recorder import listen
@@ -79,6 +80,8 @@ def _notify(
     recipient = session.get(User, recipient_id)
     if recipient is None or not recipient.is_active or recipient.is_bot:
         return
+    if post_id is not None and session.get(Post, post_id) is None:
+        return  # an event about a thread that is not stored (imported or synthetic history)
     moment = now()
     if kind == NotificationKind.reaction:
         # Reactions to the same thing are one notification while it is unread.
@@ -89,6 +92,7 @@ def _notify(
                 Notification.object_type == object_type,
                 Notification.object_id == object_id,
                 Notification.read_at.is_(None),
+                Notification.digest_id.is_(None),
             )
         ).first()
         if grouped is not None:

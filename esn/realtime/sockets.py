@@ -7,17 +7,26 @@ site's own; Engine.IO refuses any other before this runs) or by a personal API t
 Clients cannot join or leave rooms: the server has no such event, and everything a client
 sends is ignored. With ``REDIS_URL`` set, Redis carries every emit and room change to every
 process.
+
+Room changes and closing a person's sockets are instructions sent to the person's own room
+(``user:<id>``), like an emit: every process applies them to the sockets it holds, in order with
+the emits around them, and without needing to know socket ids held elsewhere. The registry of
+who is online (``Presence``, in Redis) is only asked whether pushing is worth it; each process
+writes its own sockets into it again whenever it (re)connects to Redis (a restarted Redis comes
+back empty) and every hour (entries expire after a day).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
+import socketio as python_socketio
 from flask import Flask, current_app, request
-from flask_socketio import SocketIO, join_room
+from flask_socketio import SocketIO, join_room, leave_room
 from sqlalchemy import select
 
 from esn.accounts.auth import signed_in_user, token_holder
@@ -27,6 +36,11 @@ from esn.groups.models import GroupMember
 
 log = logging.getLogger("esn.realtime")
 socketio = SocketIO()
+CHANNEL = "flask-socketio"  # the Redis channel of the message queue (Flask-SocketIO's default)
+PRESENCE_TTL_S = 86400
+PRESENCE_REFRESH_S = 3600.0
+# An instruction to the processes holding a person's sockets; never sent to a client.
+INSTRUCTION = "esn:sockets"
 
 
 def user_room(user_id: int) -> str:
@@ -44,6 +58,7 @@ class Presence:
         self._lock = threading.Lock()
         self._local: dict[int, set[str]] = {}
         self._redis: Any = None
+        self._refresher_started = False
         if redis_url:
             import redis
 
@@ -55,12 +70,39 @@ class Presence:
     def add(self, user_id: int, sid: str) -> None:
         with self._lock:
             self._local.setdefault(user_id, set()).add(sid)
+            start = self._redis is not None and not self._refresher_started
+            self._refresher_started = self._refresher_started or start
+        if start:
+            threading.Thread(target=self._refresh_forever, name="esn-presence", daemon=True).start()
         if self._redis is not None:
             try:
                 self._redis.sadd(self._key(user_id), sid)
-                self._redis.expire(self._key(user_id), 86400)
-            except Exception:  # Redis away: this process still knows its own sockets
+                self._redis.expire(self._key(user_id), PRESENCE_TTL_S)
+            except Exception:  # Redis away: written again when this process reconnects
                 log.warning("could not record a socket in Redis", exc_info=True)
+
+    def restore(self) -> None:
+        """Write this process's sockets into Redis again (with a fresh expiry): Redis may have
+        restarted empty, or been away when they opened."""
+        if self._redis is None:
+            return
+        with self._lock:
+            mine = {u: set(sids) for u, sids in self._local.items() if sids}
+        if not mine:
+            return
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for user_id, sids in mine.items():
+                pipe.sadd(self._key(user_id), *sids)
+                pipe.expire(self._key(user_id), PRESENCE_TTL_S)
+            pipe.execute()
+        except Exception:
+            log.warning("could not write this process's sockets into Redis", exc_info=True)
+
+    def _refresh_forever(self) -> None:
+        while True:
+            time.sleep(PRESENCE_REFRESH_S)
+            self.restore()
 
     def remove(self, user_id: int, sid: str) -> None:
         with self._lock:
@@ -103,20 +145,40 @@ def _authenticate(auth: Any) -> User | None:
     return signed_in_user()  # the session cookie, or an Authorization header
 
 
+def _memberships(user_id: int) -> set[int] | None:
+    """The person's groups, read afresh; None if they are no longer active."""
+    db.session.rollback()  # a new read: see every commit made so far
+    if not db.session.scalar(select(User.is_active).where(User.id == user_id)):
+        return None
+    return set(
+        db.session.scalars(select(GroupMember.group_id).where(GroupMember.user_id == user_id))
+    )
+
+
 @socketio.on("connect")
 def _on_connect(auth: Any = None) -> bool:
     user = _authenticate(auth)
     if user is None:
         return False  # refused: the client sees a connect_error
+    user_id = user.id
     sid = request.sid  # type: ignore[attr-defined]
-    join_room(user_room(user.id))
-    for group_id in db.session.scalars(
-        select(GroupMember.group_id).where(GroupMember.user_id == user.id)
-    ):
+    # The person's room first: every instruction from now on (room moves, closing) reaches
+    # this socket. Memberships are read after that, and read again once joined: a removal
+    # whose move arrived before its room was joined is undone here.
+    join_room(user_room(user_id))
+    joined = _memberships(user_id) or set()
+    for group_id in joined:
         join_room(group_room(group_id))
-    presence().add(user.id, sid)
-    request.environ["esn.socket_user"] = user.id
+    current = _memberships(user_id)
     db.session.rollback()  # end the read: a socket must not hold a transaction open
+    if current is None:
+        return False  # deactivated meanwhile
+    for group_id in joined - current:
+        leave_room(group_room(group_id))
+    for group_id in current - joined:
+        join_room(group_room(group_id))
+    presence().add(user_id, sid)
+    request.environ["esn.socket_user"] = user_id
     return True
 
 
@@ -133,31 +195,94 @@ def _ignore(event: str, *_: Any) -> None:
     log.info("ignored a client event", extra={"event": str(event)[:64]})
 
 
+def _carry_out(server: Any, instruction: dict[str, Any]) -> None:
+    """Apply an instruction to the sockets of the person that this process holds."""
+    room = user_room(instruction["user_id"])
+    sids = [sid for sid, _ in server.manager.get_participants("/", room)]
+    for sid in sids:
+        try:
+            if instruction["action"] == "enter":
+                server.enter_room(sid, group_room(instruction["group_id"]), namespace="/")
+            elif instruction["action"] == "leave":
+                server.leave_room(sid, group_room(instruction["group_id"]), namespace="/")
+            elif instruction["action"] == "close":
+                server.disconnect(sid, namespace="/")
+        except (KeyError, ValueError):  # a socket that has just closed
+            continue
+
+
+class _LocalManager(python_socketio.Manager):
+    """One process: instructions are carried out here."""
+
+    def emit(self, event: str, data: Any, *args: Any, **kwargs: Any) -> Any:
+        if event == INSTRUCTION:
+            _carry_out(self.server, data)
+            return None
+        return super().emit(event, data, *args, **kwargs)
+
+
+class _RedisManager(python_socketio.RedisManager):
+    """Several processes: an instruction travels the queue like an emit, and every process
+    (this one included) carries it out on its own sockets instead of sending it."""
+
+    def _handle_emit(self, message: dict[str, Any]) -> None:
+        if message.get("event") == INSTRUCTION:
+            _carry_out(self.server, message["data"][0])
+            return
+        super()._handle_emit(message)
+
+
+def _presence_restorer(found: Presence) -> Any:
+    def on_connect(connection: Any) -> None:
+        connection.on_connect()  # the usual handshake, then (re)subscription
+        found.restore()
+
+    return on_connect
+
+
 def install(app: Flask) -> None:
     origins = [o.strip() for o in app.config["SOCKETIO_ORIGINS"].split(",") if o.strip()]
+    found = Presence(app.config["REDIS_URL"])
+    manager: python_socketio.Manager
+    if app.config["REDIS_URL"]:
+        # Each (re)connection of the queue's own Redis connections writes this process's
+        # sockets into the registry again, before the listener resubscribes.
+        manager = _RedisManager(
+            app.config["REDIS_URL"],
+            channel=CHANNEL,
+            redis_options={"redis_connect_func": _presence_restorer(found)},
+        )
+    else:
+        manager = _LocalManager()
     socketio.init_app(
         app,
         async_mode=app.config["SOCKETIO_ASYNC_MODE"],
-        message_queue=app.config["REDIS_URL"] or None,
+        # Always given: Flask-SocketIO would otherwise keep the queue of an earlier app.
+        client_manager=manager,
         # None: only the site's own origin (Engine.IO compares Origin with the Host).
         cors_allowed_origins=origins or None,
         manage_session=False,
         logger=False,
         engineio_logger=False,
     )
-    app.extensions["esn.presence"] = Presence(app.config["REDIS_URL"])
+    app.extensions["esn.presence"] = found
+
+
+def _instruct(user_id: int, action: str, group_id: int | None = None) -> None:
+    if socketio.server is None:
+        return
+    socketio.emit(
+        INSTRUCTION,
+        {"user_id": user_id, "action": action, "group_id": group_id},
+        to=user_room(user_id),
+    )
 
 
 def move_sockets(user_id: int, group_id: int, *, member: bool) -> None:
     """Put the person's open sockets into a group's room, or take them out, in every process."""
-    server = socketio.server
-    if server is None:
-        return
-    for sid in presence().sids(user_id):
-        try:
-            if member:
-                server.enter_room(sid, group_room(group_id), namespace="/")
-            else:
-                server.leave_room(sid, group_room(group_id), namespace="/")
-        except (KeyError, ValueError):  # a socket of this process that has just closed
-            continue
+    _instruct(user_id, "enter" if member else "leave", group_id)
+
+
+def close_sockets(user_id: int) -> None:
+    """Close the person's open sockets in every process."""
+    _instruct(user_id, "close")
