@@ -27,7 +27,7 @@ from esn.realtime.sockets import (
     socketio,
     user_room,
 )
-from esn.social.models import Follow, FollowType, Post, PostStatus
+from esn.social.models import Comment, Follow, FollowType, Post, PostStatus
 from esn.usage import kinds
 from esn.usage.models import UsageEvent
 from esn.usage.recorder import listen
@@ -73,6 +73,10 @@ def _emit(event: str, data: dict[str, Any], room: str) -> None:
 
 def visible_to(user: User, notification: Notification) -> bool:
     """Whether the recipient may still see what the notification is about."""
+    if notification.object_type == "comment" and notification.object_id is not None:
+        comment = db.session.get(Comment, notification.object_id)
+        if comment is None or comment.deleted_at is not None:
+            return False
     if notification.post_id is not None:
         post = db.session.get(Post, notification.post_id)
         return post is not None and access.can(user, "post:read", post)

@@ -44,9 +44,8 @@ from esn.clock import now, system_now
 from esn.database import insert_ignoring_conflicts, write_intent
 from esn.extensions import db
 from esn.realtime.models import Channel, Digest, DigestPeriod, Notification
-from esn.realtime.queries import notifications_out, visible_notifications
+from esn.realtime.queries import notifications_out, visible_ids, visible_notifications
 from esn.realtime.schemas import DigestItem
-from esn.social.models import Comment
 
 log = logging.getLogger("esn.realtime")
 
@@ -164,22 +163,6 @@ def _waiting() -> ColumnElement[bool]:
     )
 
 
-def _comment_not_deleted() -> ColumnElement[bool]:
-    """A notification about a comment (a mention in it, a reply) whose comment is deleted
-    carries nothing the recipient may still see."""
-    deleted = select(Comment.id).where(Comment.deleted_at.is_not(None))
-    return or_(
-        Notification.object_type.is_(None),
-        Notification.object_type != "comment",
-        Notification.object_id.not_in(deleted),
-    )
-
-
-def may_see(user: User) -> ColumnElement[bool]:
-    """What ``user`` may see now, as a condition on ``Notification``."""
-    return visible_notifications(user) & _comment_not_deleted()
-
-
 def _people_waiting(moment: datetime) -> list[int]:
     """Everyone with notifications waiting for a digest (one scan; their ids only)."""
     since = moment - 2 * LOOKBACK - timedelta(days=1)  # the oldest window start, any zone
@@ -234,7 +217,7 @@ def _plan(user: User, moment: datetime) -> list[tuple[Window, list[Notification]
             _waiting(),
             Notification.created_at >= min(days[0].start, week.start),
             Notification.created_at < days[-1].end,
-            may_see(user),
+            visible_notifications(user),
         )
         .order_by(Notification.created_at, Notification.id)
     ).all()
@@ -565,13 +548,7 @@ def _retry_one(mailer: Mailer, run: DigestRun, digest_id: int, observed: str) ->
             return
         # Only what the person may see now is sent: items seen no longer are taken out.
         items = [DigestItem.model_validate(item) for item in digest.items]
-        visible = set(
-            db.session.scalars(
-                select(Notification.id).where(
-                    Notification.id.in_([i.notification_id for i in items]), may_see(user)
-                )
-            )
-        )
+        visible = visible_ids(user, [i.notification_id for i in items])
         kept = [i for i in items if i.notification_id in visible]
         if not kept:
             digest.email_error = f"{GAVE_UP}nothing left that the person may see"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from esn import access
 from esn.accounts.models import User
@@ -14,7 +14,7 @@ from esn.extensions import db
 from esn.groups.models import Group
 from esn.realtime.models import Notification, NotificationKind
 from esn.realtime.schemas import NotificationOut
-from esn.social.models import Post
+from esn.social.models import Comment, Post
 from esn.social.queries import people_refs
 
 _TEXT = {
@@ -31,14 +31,35 @@ _TEXT = {
 
 
 def visible_notifications(user: User) -> ColumnElement[bool]:
-    """Bulk form of ``delivery.visible_to``: a condition on ``Notification``."""
+    """Bulk form of ``delivery.visible_to``: a condition on ``Notification``. What it is about
+    must still be there for the reader: a readable post, a group they see, a comment not
+    deleted (a mention in it, a reply)."""
     readable_posts = select(Post.id).where(access.visible_posts(user))
     seen_groups = select(Group.id).where(access.visible_groups(user))
-    return or_(
-        Notification.post_id.in_(readable_posts),
-        (Notification.post_id.is_(None) & (Notification.object_type == "group"))
-        & Notification.object_id.in_(seen_groups),
-        Notification.post_id.is_(None) & (Notification.object_type != "group"),
+    deleted_comments = select(Comment.id).where(Comment.deleted_at.is_not(None))
+    return and_(
+        or_(
+            Notification.post_id.in_(readable_posts),
+            (Notification.post_id.is_(None) & (Notification.object_type == "group"))
+            & Notification.object_id.in_(seen_groups),
+            Notification.post_id.is_(None) & (Notification.object_type != "group"),
+        ),
+        or_(
+            Notification.object_type.is_(None),
+            Notification.object_type != "comment",
+            Notification.object_id.not_in(deleted_comments),
+        ),
+    )
+
+
+def visible_ids(user: User, ids: list[int]) -> set[int]:
+    """Which of these notifications ``user`` may see now."""
+    if not ids:
+        return set()
+    return set(
+        db.session.scalars(
+            select(Notification.id).where(Notification.id.in_(ids), visible_notifications(user))
+        )
     )
 
 

@@ -6,6 +6,7 @@ from flask import Blueprint
 from sqlalchemy import select, update
 
 from esn.accounts.auth import require_user
+from esn.accounts.models import User
 from esn.api.problems import not_found
 from esn.api.spec import operation
 from esn.clock import now
@@ -178,14 +179,17 @@ def clear_quiet_hours() -> None:
     db.session.commit()
 
 
-def _digest_out(d: Digest) -> DigestOut:
+def _digest_out(user: User, d: Digest) -> DigestOut:
+    """As it was sent, less what the reader may no longer see (left the group, deleted)."""
+    items = [DigestItem.model_validate(item) for item in d.items]
+    shown = queries.visible_ids(user, [i.notification_id for i in items])
     return DigestOut(
         id=d.id,
         period=d.period,
         window_start=d.window_start,
         window_end=d.window_end,
         subject=d.subject,
-        items=[DigestItem.model_validate(item) for item in d.items],
+        items=[i for i in items if i.notification_id in shown],
         emailed_at=d.emailed_at,
     )
 
@@ -201,7 +205,7 @@ def list_digests(query: DigestQuery) -> DigestList:
     if query.before_id is not None:
         stmt = stmt.where(Digest.id < query.before_id)
     rows = db.session.scalars(stmt.order_by(Digest.id.desc()).limit(query.limit))
-    return DigestList(items=[_digest_out(d) for d in rows])
+    return DigestList(items=[_digest_out(user, d) for d in rows])
 
 
 @operation(
@@ -212,4 +216,4 @@ def get_digest(digest_id: int) -> DigestOut:
     digest = db.session.get(Digest, digest_id)
     if digest is None or digest.user_id != user.id:
         raise not_found("digest")
-    return _digest_out(digest)
+    return _digest_out(user, digest)

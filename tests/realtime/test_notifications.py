@@ -223,3 +223,36 @@ def test_a_rolled_back_action_leaves_no_notification(ada: Person, bob: Person) -
     assert_problem(ada.api.post(f"/api/v1/posts/{mine}/comments", json={"body": "   "}), 422)
     fresh()
     assert db.session.scalar(select(func.count()).select_from(Notification)) == 0
+
+
+def test_a_deleted_comment_takes_its_notification_out_of_the_list(ada: Person, bob: Person) -> None:
+    mine = post(bob, "Mine")
+    theirs = comment(ada, mine, "A comment for @bob")
+    assert sorted(bob.kinds()) == ["comment", "mention"]
+    assert ada.api.delete(f"/api/v1/comments/{theirs}").status_code == 204
+    assert bob.kinds() == []
+    assert bob.inbox()["unread_count"] == 0
+
+
+def test_a_stored_digest_is_shown_without_what_the_reader_can_no_longer_see(
+    app: Flask, ada: Person, bob: Person
+) -> None:
+    from esn.realtime.digests import run_digests
+
+    gid = ada.api.post(
+        "/api/v1/groups", json={"name": "Board", "visibility": "private", "join_policy": "invite"}
+    ).get_json()["id"]
+    ada.api.post(f"/api/v1/groups/{gid}/invitations", json={"user_id": bob.user.id})
+    bob.api.post(f"/api/v1/groups/{gid}/invitation/accept")
+    bob.api.put("/api/v1/me/notification-preferences", json={"channels": {"mention": "daily"}})
+    with frozen_at(datetime(2026, 12, 7, 10, 0, tzinfo=UTC)):
+        post(ada, "Plans for @bob", group_id=gid)
+        lunch = post(ada, "Lunch, @bob?")
+    with frozen_at(datetime(2026, 12, 8, 8, 0, tzinfo=UTC)):
+        run_digests()
+    fresh()
+    digest = bob.api.get("/api/v1/me/digests").get_json()["items"][0]
+    assert len(digest["items"]) == 2
+    assert bob.api.post(f"/api/v1/groups/{gid}/leave").status_code == 204
+    shown = bob.api.get(f"/api/v1/me/digests/{digest['id']}").get_json()["items"]
+    assert [(i["post_id"], i["text"]) for i in shown] == [(lunch, "Ada Lovelace mentioned you")]
