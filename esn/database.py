@@ -10,12 +10,13 @@ failing with ``SQLITE_BUSY`` when it upgrades a read snapshot that another write
 from __future__ import annotations
 
 import contextvars
+import enum
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, event
+from sqlalchemy import BigInteger, DateTime, Enum, Integer, event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.types import TypeDecorator
 
@@ -124,3 +125,16 @@ def render_migration_item(type_: str, obj: Any, _autogen_context: Any) -> str | 
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
     return False
+
+
+def enum_column(cls: type[enum.Enum], name: str, length: int = 16) -> Enum:
+    """An enum stored as its value in a VARCHAR with a CHECK constraint (not a native enum
+    type): adding a value is a migration of the constraint on every dialect alike."""
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=length,
+        validate_strings=True,
+    )

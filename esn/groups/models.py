@@ -5,19 +5,13 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from esn.clock import now
-from esn.database import UTCDateTime
+from esn.database import UTCDateTime, enum_column
 from esn.extensions import Base
 from esn.processes import Process
-
-
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(
-        cls, name=name, native_enum=False, create_constraint=True, length=16, validate_strings=True
-    )
 
 
 class Visibility(enum.StrEnum):
@@ -60,9 +54,11 @@ class Group(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
-    visibility: Mapped[Visibility] = mapped_column(_enum(Visibility, "visibility"))
-    join_policy: Mapped[JoinPolicy] = mapped_column(_enum(JoinPolicy, "join_policy"))
-    process: Mapped[Process] = mapped_column(_enum(Process, "process"), default=Process.general)
+    visibility: Mapped[Visibility] = mapped_column(enum_column(Visibility, "visibility"))
+    join_policy: Mapped[JoinPolicy] = mapped_column(enum_column(JoinPolicy, "join_policy"))
+    process: Mapped[Process] = mapped_column(
+        enum_column(Process, "process"), default=Process.general
+    )
     # The person accountable for the business process this group serves (may be a non-member).
     process_owner_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
@@ -83,7 +79,7 @@ class GroupMember(Base):
     user_id: Mapped[int] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
-    role: Mapped[GroupRole] = mapped_column(_enum(GroupRole, "group_role"))
+    role: Mapped[GroupRole] = mapped_column(enum_column(GroupRole, "group_role"))
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
 
 
@@ -97,7 +93,7 @@ class JoinRequest(Base):
     group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     message: Mapped[str] = mapped_column(String(500), default="")
-    status: Mapped[RequestStatus] = mapped_column(_enum(RequestStatus, "request_status"))
+    status: Mapped[RequestStatus] = mapped_column(enum_column(RequestStatus, "request_status"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -113,7 +109,9 @@ class Invitation(Base):
     group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
     invitee_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     inviter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    status: Mapped[InvitationStatus] = mapped_column(_enum(InvitationStatus, "invitation_status"))
+    status: Mapped[InvitationStatus] = mapped_column(
+        enum_column(InvitationStatus, "invitation_status")
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

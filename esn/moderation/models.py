@@ -11,11 +11,11 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String, text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from esn.clock import now
-from esn.database import BigId, UTCDateTime
+from esn.database import BigId, UTCDateTime, enum_column
 from esn.extensions import Base
 from esn.processes import Process
 from esn.social.models import TargetType
@@ -54,12 +54,6 @@ def due_at(raised_at: datetime, severity: Severity) -> datetime:
     return raised_at + RESPONSE_TARGETS[severity]
 
 
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(
-        cls, name=name, native_enum=False, create_constraint=True, length=16, validate_strings=True
-    )
-
-
 _OPEN = text("status = 'open'")
 
 
@@ -83,23 +77,23 @@ class ModerationReport(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    target_type: Mapped[TargetType] = mapped_column(_enum(TargetType, "report_target_type"))
+    target_type: Mapped[TargetType] = mapped_column(enum_column(TargetType, "report_target_type"))
     target_id: Mapped[int] = mapped_column(BigInteger)
     # The thread: the post itself, or the post the comment is on.
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
     group_id: Mapped[int | None] = mapped_column(
         ForeignKey("groups.id", ondelete="CASCADE"), index=True
     )
-    process: Mapped[Process] = mapped_column(_enum(Process, "report_process"))
+    process: Mapped[Process] = mapped_column(enum_column(Process, "report_process"))
     reporter_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
     reason: Mapped[str] = mapped_column(String(REASON_MAX))
-    severity: Mapped[Severity] = mapped_column(_enum(Severity, "report_severity"))
+    severity: Mapped[Severity] = mapped_column(enum_column(Severity, "report_severity"))
     status: Mapped[ReportStatus] = mapped_column(
-        _enum(ReportStatus, "report_status"), default=ReportStatus.open
+        enum_column(ReportStatus, "report_status"), default=ReportStatus.open
     )
-    decision: Mapped[Decision | None] = mapped_column(_enum(Decision, "report_decision"))
+    decision: Mapped[Decision | None] = mapped_column(enum_column(Decision, "report_decision"))
     note: Mapped[str] = mapped_column(String(NOTE_MAX), default="")
     raised_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
     # raised_at + the severity's response target (RESPONSE_TARGETS); stored to sort the queue.

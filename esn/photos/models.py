@@ -5,18 +5,12 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from esn.clock import now
-from esn.database import BigId, UTCDateTime
+from esn.database import BigId, UTCDateTime, enum_column
 from esn.extensions import Base
-
-
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(
-        cls, name=name, native_enum=False, create_constraint=True, length=16, validate_strings=True
-    )
 
 
 class PhotoUse(enum.StrEnum):
@@ -64,7 +58,7 @@ class Photo(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     uploader_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    use: Mapped[PhotoUse] = mapped_column(_enum(PhotoUse, "photo_use"))
+    use: Mapped[PhotoUse] = mapped_column(enum_column(PhotoUse, "photo_use"))
     album_id: Mapped[int | None] = mapped_column(ForeignKey("albums.id", ondelete="CASCADE"))
     post_id: Mapped[int | None] = mapped_column(
         ForeignKey("posts.id", ondelete="CASCADE"), index=True
@@ -73,7 +67,9 @@ class Photo(Base):
     group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer, default=0)  # order within a post
     caption: Mapped[str] = mapped_column(String(2000), default="")
-    licence: Mapped[Licence] = mapped_column(_enum(Licence, "licence"), default=Licence.own_work)
+    licence: Mapped[Licence] = mapped_column(
+        enum_column(Licence, "licence"), default=Licence.own_work
+    )
     # Who took it or whom it is licensed from ("Ada Lovelace", "Getty Images, #12345").
     attribution: Mapped[str] = mapped_column(String(300), default="")
     licence_url: Mapped[str] = mapped_column(String(500), default="")

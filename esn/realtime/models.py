@@ -10,7 +10,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -22,14 +21,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from esn.clock import now
-from esn.database import BigId, UTCDateTime
+from esn.database import BigId, UTCDateTime, enum_column
 from esn.extensions import Base
-
-
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(
-        cls, name=name, native_enum=False, create_constraint=True, length=24, validate_strings=True
-    )
 
 
 class NotificationKind(enum.StrEnum):
@@ -66,8 +59,10 @@ class Notification(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     recipient_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    kind: Mapped[NotificationKind] = mapped_column(_enum(NotificationKind, "notification_kind"))
-    channel: Mapped[Channel] = mapped_column(_enum(Channel, "notification_channel"))
+    kind: Mapped[NotificationKind] = mapped_column(
+        enum_column(NotificationKind, "notification_kind", 24)
+    )
+    channel: Mapped[Channel] = mapped_column(enum_column(Channel, "notification_channel", 24))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     # Grouped reactions: how many people, the latest of them is the actor.
     count: Mapped[int] = mapped_column(Integer, default=1)
@@ -92,9 +87,9 @@ class NotificationPreference(Base):
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     kind: Mapped[NotificationKind] = mapped_column(
-        _enum(NotificationKind, "notification_kind"), primary_key=True
+        enum_column(NotificationKind, "notification_kind", 24), primary_key=True
     )
-    channel: Mapped[Channel] = mapped_column(_enum(Channel, "notification_channel"))
+    channel: Mapped[Channel] = mapped_column(enum_column(Channel, "notification_channel", 24))
 
 
 class QuietHours(Base):
@@ -117,7 +112,7 @@ class Digest(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    period: Mapped[DigestPeriod] = mapped_column(_enum(DigestPeriod, "digest_period"))
+    period: Mapped[DigestPeriod] = mapped_column(enum_column(DigestPeriod, "digest_period", 24))
     window_start: Mapped[datetime] = mapped_column(UTCDateTime())
     window_end: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)

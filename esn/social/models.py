@@ -9,7 +9,6 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -20,15 +19,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from esn.clock import now
-from esn.database import BigId, UTCDateTime
+from esn.database import BigId, UTCDateTime, enum_column
 from esn.extensions import Base
 from esn.processes import Process
-
-
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(
-        cls, name=name, native_enum=False, create_constraint=True, length=16, validate_strings=True
-    )
 
 
 class PostKind(enum.StrEnum):
@@ -79,15 +72,17 @@ class Post(Base):
     )  # fmt: skip
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    kind: Mapped[PostKind] = mapped_column(_enum(PostKind, "post_kind"))
+    kind: Mapped[PostKind] = mapped_column(enum_column(PostKind, "post_kind"))
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
     title: Mapped[str | None] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
     # The sanitised rendering of ``body``; the only HTML ever served.
     body_html: Mapped[str] = mapped_column(Text)
-    status: Mapped[PostStatus] = mapped_column(_enum(PostStatus, "post_status"))
-    process: Mapped[Process] = mapped_column(_enum(Process, "process"), default=Process.general)
+    status: Mapped[PostStatus] = mapped_column(enum_column(PostStatus, "post_status"))
+    process: Mapped[Process] = mapped_column(
+        enum_column(Process, "process"), default=Process.general
+    )
     is_question: Mapped[bool] = mapped_column(Boolean, default=False)
     accepted_comment_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
@@ -136,10 +131,10 @@ class Reaction(Base):
     __table_args__ = (UniqueConstraint("target_type", "target_id", "user_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    target_type: Mapped[TargetType] = mapped_column(_enum(TargetType, "target_type"))
+    target_type: Mapped[TargetType] = mapped_column(enum_column(TargetType, "target_type"))
     target_id: Mapped[int] = mapped_column(BigInteger)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[ReactionKind] = mapped_column(_enum(ReactionKind, "reaction_kind"))
+    kind: Mapped[ReactionKind] = mapped_column(enum_column(ReactionKind, "reaction_kind"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
 
 
@@ -148,7 +143,7 @@ class Mention(Base):
     __table_args__ = (UniqueConstraint("source_type", "source_id", "mentioned_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    source_type: Mapped[TargetType] = mapped_column(_enum(TargetType, "target_type"))
+    source_type: Mapped[TargetType] = mapped_column(enum_column(TargetType, "target_type"))
     source_id: Mapped[int] = mapped_column(BigInteger)
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
     mentioned_id: Mapped[int] = mapped_column(
@@ -190,7 +185,7 @@ class Follow(Base):
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     target_type: Mapped[FollowType] = mapped_column(
-        _enum(FollowType, "follow_type"), primary_key=True
+        enum_column(FollowType, "follow_type"), primary_key=True
     )
     target_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
