@@ -7,12 +7,13 @@ import queue
 import threading
 import traceback
 import uuid
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
-from sqlalchemy import delete, event, func, or_, select, update
+from sqlalchemy import Executable, delete, event, func, insert, inspect, or_, select, update
 from sqlalchemy.orm import Session
 
 from esn.clock import system_now
@@ -25,7 +26,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("esn.outbox")
 
-Handler = Callable[[dict[str, Any]], None]
+# A handler may return statements to run in the transaction that acknowledges its job (marks
+# it done), e.g. recording that a push went out: one write for a whole batch of jobs.
+Handler = Callable[[dict[str, Any]], Iterable[Executable] | None]
 _HANDLERS: dict[str, Handler] = {}
 LEASE = timedelta(seconds=60)
 _SESSION_KEY = "esn.outbox.pending"
@@ -35,10 +38,21 @@ class UnknownTopic(LookupError):
     pass
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """A job this process holds the lease of, with what running it needs."""
+
+    id: int
+    topic: str
+    payload: Any
+    attempts: int = 0
+
+
 def register_handler(topic: str, handler: Handler) -> None:
     """Run ``handler(payload)`` for jobs of ``topic``. Handlers must be idempotent: a job whose
     worker dies after the effect but before the acknowledgement runs again. A handler that
-    writes commits itself; anything it leaves uncommitted is rolled back."""
+    writes commits itself, or returns its writes to be made with the acknowledgement; anything
+    it leaves uncommitted is rolled back."""
     _HANDLERS[topic] = handler
 
 
@@ -46,15 +60,40 @@ def unregister_handler(topic: str) -> None:
     _HANDLERS.pop(topic, None)
 
 
-def enqueue(topic: str, payload: dict[str, Any], *, session: Session | None = None) -> OutboxJob:
-    """Write a job into the current transaction; it runs only if the transaction commits."""
+def enqueue(
+    topic: str,
+    payload: dict[str, Any],
+    *,
+    session: Session | None = None,
+    available_at: datetime | None = None,
+) -> OutboxJob:
+    """Write a job into the current transaction; it runs only if the transaction commits, not
+    before ``available_at`` if given.
+
+    A job due at once is written already claimed by this process's dispatcher (when it
+    dispatches): after the commit it runs here with no claiming transaction, and should the
+    process die first, the lease runs out and ``esn worker`` takes it."""
     if topic not in _HANDLERS:
         raise UnknownTopic(f"no outbox handler for topic {topic!r}")
     sess = session or db.session
     job = OutboxJob(topic=topic, payload=payload)
+    if available_at is not None:
+        job.available_at = available_at
+    elif session in (None, db.session, db.session()):  # (what the commit hook watches)
+        dispatcher: Dispatcher | None = current_app.extensions.get("esn.outbox")
+        if dispatcher is not None and dispatcher.mode != "off":
+            job.claimed_by = dispatcher.worker_id
+            job.claimed_until = system_now() + LEASE
+            sess.info.setdefault(_SESSION_KEY, []).append((job, topic, payload))
     sess.add(job)
-    sess.info.setdefault(_SESSION_KEY, []).append(job)
     return job
+
+
+def later(topic: str, payload: dict[str, Any], available_at: datetime) -> Executable:
+    """A job due at ``available_at``, as a statement a handler returns with its writes."""
+    if topic not in _HANDLERS:
+        raise UnknownTopic(f"no outbox handler for topic {topic!r}")
+    return insert(OutboxJob).values(topic=topic, payload=payload, available_at=available_at)
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -69,19 +108,19 @@ class Dispatcher:
         self.mode = mode
         self.max_attempts = max_attempts
         self.worker_id = f"{uuid.uuid4().hex[:12]}"
-        self._queue: queue.Queue[list[int] | None] = queue.Queue()
+        self._queue: queue.Queue[list[Claimed] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    # Called by the after_commit hook with the ids of the jobs that just became durable.
-    def committed(self, job_ids: list[int]) -> None:
-        if self.mode == "off" or not job_ids:
+    # Called by the after_commit hook with the jobs that just became durable (claimed by us).
+    def committed(self, jobs: list[Claimed]) -> None:
+        if self.mode == "off" or not jobs:
             return
         if self.mode == "sync":
-            self.run_jobs(job_ids)
+            self.run_claimed(jobs)
             return
         self._ensure_thread()
-        self._queue.put(job_ids)
+        self._queue.put(jobs)
 
     def _ensure_thread(self) -> None:
         with self._lock:
@@ -91,13 +130,28 @@ class Dispatcher:
 
     def _loop(self) -> None:
         while True:
-            ids = self._queue.get()
-            if ids is None:
+            batch = self._queue.get()
+            if batch is None:
                 return
+            jobs = list(batch)
+            stop = False
+            # Whatever else was committed meanwhile runs in the same batch, acknowledged
+            # together.
+            while len(jobs) < 500:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                jobs.extend(more)
             try:
-                self.run_jobs(ids)
+                self.run_claimed(jobs)
             except Exception:  # keep the thread alive; the worker retries what is left
                 log.exception("outbox dispatch failed")
+            if stop:
+                return
 
     def stop(self) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -107,14 +161,27 @@ class Dispatcher:
     def run_jobs(self, job_ids: list[int] | None = None, *, limit: int = 100) -> int:
         """Claim and run jobs (the given ids, or any that are due). Returns how many ran OK."""
         with self.app.app_context():
-            claimed = self._claim(job_ids, limit)
-            done = 0
-            for job_id, topic, payload, attempts in claimed:
-                if self._run_one(job_id, topic, payload, attempts):
-                    done += 1
-            return done
+            return self.run_claimed(self._claim(job_ids, limit))
 
-    def _claim(self, job_ids: list[int] | None, limit: int) -> list[tuple[int, str, Any, int]]:
+    def run_claimed(self, jobs: list[Claimed]) -> int:
+        """Run jobs this process holds, then acknowledge them all in one transaction."""
+        if not jobs:
+            return 0
+        with self.app.app_context():
+            done: list[int] = []
+            writes: list[Executable] = []
+            failed: list[tuple[Claimed, str]] = []
+            for job in jobs:
+                outcome = self._run_one(job)
+                if isinstance(outcome, str):
+                    failed.append((job, outcome))
+                else:
+                    done.append(job.id)
+                    writes.extend(outcome)
+            self._acknowledge(done, writes, failed)
+            return len(done)
+
+    def _claim(self, job_ids: list[int] | None, limit: int) -> list[Claimed]:
         now = system_now()
         with write_intent(), Session(db.engine) as session, session.begin():
             candidates = (
@@ -143,40 +210,46 @@ class Dispatcher:
                 .where(OutboxJob.id.in_(ids))
                 .order_by(OutboxJob.id)
             ).all()
-            return [(r.id, r.topic, r.payload, r.attempts) for r in rows]
+            return [Claimed(r.id, r.topic, r.payload, r.attempts) for r in rows]
 
-    def _run_one(self, job_id: int, topic: str, payload: Any, attempts: int) -> bool:
-        handler = _HANDLERS.get(topic)
-        error: str | None = None
+    def _run_one(self, job: Claimed) -> list[Executable] | str:
+        """The handler's writes for the acknowledgement, or the error (a traceback)."""
+        handler = _HANDLERS.get(job.topic)
         if handler is None:
-            error = f"no handler for topic {topic!r}"
-        else:
-            try:
-                handler(payload)
-            except Exception:
-                error = traceback.format_exc(limit=5)
-            finally:
-                # A handler commits what it writes; whatever it left open ends here, so that
-                # no transaction (on SQLite: no write lock) outlives it.
-                db.session.rollback()
+            return f"no handler for topic {job.topic!r}"
+        try:
+            return list(handler(job.payload) or ())
+        except Exception:
+            return traceback.format_exc(limit=5)
+        finally:
+            # A handler commits what it writes; whatever it left open ends here, so that
+            # no transaction (on SQLite: no write lock) outlives it.
+            db.session.rollback()
+
+    def _acknowledge(
+        self, done: list[int], writes: list[Executable], failed: list[tuple[Claimed, str]]
+    ) -> None:
+        mine = OutboxJob.claimed_by == self.worker_id
         with write_intent(), Session(db.engine) as session, session.begin():
-            mine = (OutboxJob.id == job_id) & (OutboxJob.claimed_by == self.worker_id)
-            if error is None:
-                session.execute(delete(OutboxJob).where(mine))
-                return True
-            log.warning("outbox job failed", extra={"job_id": job_id, "topic": topic})
-            tries = attempts + 1
-            values: dict[str, Any] = {
-                "attempts": tries,
-                "last_error": error[-4000:],
-                "claimed_by": None,
-                "claimed_until": None,
-                "available_at": system_now() + _backoff(tries),
-            }
-            if tries >= self.max_attempts:
-                values["dead_at"] = system_now()
-            session.execute(update(OutboxJob).where(mine).values(**values))
-            return False
+            for statement in writes:
+                session.execute(statement)
+            if done:
+                session.execute(delete(OutboxJob).where(OutboxJob.id.in_(done), mine))
+            for job, error in failed:
+                log.warning("outbox job failed", extra={"job_id": job.id, "topic": job.topic})
+                tries = job.attempts + 1
+                values: dict[str, Any] = {
+                    "attempts": tries,
+                    "last_error": error[-4000:],
+                    "claimed_by": None,
+                    "claimed_until": None,
+                    "available_at": system_now() + _backoff(tries),
+                }
+                if tries >= self.max_attempts:
+                    values["dead_at"] = system_now()
+                session.execute(
+                    update(OutboxJob).where(OutboxJob.id == job.id, mine).values(**values)
+                )
 
 
 def status(session: Session) -> dict[str, Any]:
@@ -198,10 +271,13 @@ _hooked = False
 
 
 def _after_commit(session: Session) -> None:
-    jobs = session.info.pop(_SESSION_KEY, [])
-    if jobs:
+    pending = session.info.pop(_SESSION_KEY, [])
+    if pending:
         dispatcher: Dispatcher = current_app.extensions["esn.outbox"]
-        dispatcher.committed([job.id for job in jobs])
+        # The ids from the identity keys: reading ``job.id`` would reload each expired row.
+        dispatcher.committed(
+            [Claimed(inspect(job).identity[0], topic, payload) for job, topic, payload in pending]
+        )
 
 
 def _after_rollback(session: Session) -> None:

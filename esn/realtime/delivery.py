@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import Executable, select, update
 
 from esn import access
 from esn.accounts.models import User
@@ -17,6 +17,7 @@ from esn.clock import now
 from esn.extensions import db
 from esn.groups.models import Group
 from esn.outbox import enqueue, register_handler
+from esn.outbox.dispatch import later
 from esn.realtime.models import Notification
 from esn.realtime.notifications import NOTIFY, quiet_until
 from esn.realtime.sockets import (
@@ -92,31 +93,32 @@ def notification_payload(n: Notification) -> dict[str, Any]:
     return notifications_out([n])[0].model_dump(mode="json")
 
 
-def _deliver(payload: dict[str, Any]) -> None:
+def _deliver(payload: dict[str, Any]) -> list[Executable] | None:
     n = db.session.get(Notification, payload["id"])
     if n is None or n.read_at is not None:
-        return
+        return None
     if n.delivered_at is not None and n.delivered_at >= n.updated_at:
-        return  # pushed already (a job run again after its push must not push twice)
+        return None  # pushed already (a job run again after its push must not push twice)
     user = db.session.get(User, n.recipient_id)
     if user is None or not user.is_active or not visible_to(user, n):
-        return
+        return None
     moment = now()
     until = quiet_until(db.session, user, moment)
     if until is not None:
         # Held back: pushed when the quiet hours end (one release job), and carried by the
         # next digest.
-        if not n.held:
-            n.held = True
-            job = enqueue(NOTIFY, {"id": n.id})
-            job.available_at = until
-            db.session.commit()
-        return
+        if n.held:
+            return None
+        return [
+            update(Notification).where(Notification.id == n.id).values(held=True),
+            later(NOTIFY, {"id": n.id}, until),
+        ]
     if not presence().online([user.id]):
-        return  # nobody to push to: it is in their list when they come
+        return None  # nobody to push to: it is in their list when they come
     _emit("notification:new", notification_payload(n), user_room(user.id))
-    n.delivered_at = moment
-    db.session.commit()
+    # Recorded with the job's acknowledgement: should that fail, the job runs again and the
+    # person may get the push twice (clients drop a notification id they have shown).
+    return [update(Notification).where(Notification.id == n.id).values(delivered_at=moment)]
 
 
 def _feed(payload: dict[str, Any]) -> None:

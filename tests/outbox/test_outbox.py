@@ -102,6 +102,51 @@ def test_thread_mode_runs_in_the_background(app, calls):
     assert calls == [{"n": 4}]
 
 
+def test_a_job_left_by_a_process_that_died_runs_once_its_lease_is_over(app, calls):
+    """A job due at once is written already claimed by the committing process; if that
+    process dies between the commit and the dispatch, the worker takes it after the lease."""
+    from esn.outbox.dispatch import _SESSION_KEY
+
+    enqueue("test.record", {"n": 5})
+    db.session.info.pop(_SESSION_KEY)  # the process "dies" before it dispatches
+    db.session.commit()
+    assert calls == []
+    job = db.session.scalars(select(OutboxJob)).one()
+    assert job.claimed_by == app.extensions["esn.outbox"].worker_id
+    assert job.claimed_until > system_now()
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["worker", "--once"]).exit_code == 0
+    assert calls == []  # leased: nobody else runs it yet
+    db.session.execute(update(OutboxJob).values(claimed_until=system_now()))
+    db.session.commit()
+    assert runner.invoke(args=["worker", "--once"]).exit_code == 0
+    assert calls == [{"n": 5}] and _pending() == 0
+
+
+def test_writes_returned_by_a_handler_are_made_with_the_acknowledgement(app):
+    from esn.directory.models import Department
+
+    made: list[int] = []
+
+    def rename(payload: dict):
+        made.append(payload["id"])
+        return [update(Department).where(Department.id == payload["id"]).values(name="Done")]
+
+    register_handler("test.rename", rename)
+    try:
+        department = Department(code="WAIT", name="Waiting")
+        db.session.add(department)
+        db.session.flush()
+        enqueue("test.rename", {"id": department.id})
+        db.session.commit()
+        db.session.rollback()
+        assert made == [department.id]
+        assert db.session.get(Department, department.id).name == "Done"
+        assert _pending() == 0
+    finally:
+        unregister_handler("test.rename")
+
+
 # --- several worker processes -------------------------------------------------------------------
 
 
