@@ -78,7 +78,7 @@ def register_extensions(app: Flask) -> None:
     from esn.accounts.passwords import make_hasher
     from esn.outbox.dispatch import install as install_outbox
     from esn.photos.storage import install as install_photo_store
-    from esn.realtime import delivery  # noqa: F401  (its outbox handlers and listeners)
+    from esn.realtime import delivery, sessions  # noqa: F401  (outbox handlers, usage listeners)
     from esn.realtime.sockets import install as install_sockets
 
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ then calls ``do_*``. Nothing here commits: the boundary does, once.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
@@ -23,10 +23,20 @@ from esn.directory.actions import do_move_department, open_assignment
 from esn.directory.models import Department
 from esn.directory.queries import normalise_skill
 from esn.extensions import db
+from esn.outbox import enqueue
 from esn.usage import kinds
 from esn.usage.recorder import record_usage
 
+if TYPE_CHECKING:
+    from esn.accounts.auth import Credential
+
 PROFILE_FIELDS = ("display_name", "title", "location", "time_zone", "bio", "skills")
+
+# Jobs after the commit, handled in esn/realtime/sessions.py: the sockets that a sign-in opened
+# are closed when it ends (sign-out), and those of other sign-ins when a password change signs
+# them out. (Token revocation is followed from its usage event, which names the token.)
+SIGNED_OUT = "accounts.signed_out"
+SIGNED_OUT_ELSEWHERE = "accounts.signed_out_elsewhere"
 
 
 def find_by_email(email: str) -> User | None:
@@ -54,8 +64,12 @@ def do_sign_in(user: User, password: str) -> None:
     record_usage(kinds.SIGN_IN, user)
 
 
-def do_sign_out(user: User) -> None:
+def do_sign_out(user: User, credential: Credential | None = None) -> None:
+    """``credential``: what authenticated the sign-out request; if it is a cookie sign-in, the
+    sockets it opened are closed after the commit (the person's others stay open)."""
     record_usage(kinds.SIGN_OUT, user)
+    if credential is not None and credential.kind == "session":
+        enqueue(SIGNED_OUT, {"user_id": user.id, "sign_in": credential.id})
 
 
 def do_record_visit(user: User, session: Session | None = None) -> bool:
@@ -87,22 +101,32 @@ def _password_error(password: str, user_email: str, name: str, field: str) -> No
         )
 
 
-def check_change_password(user: User, current: str, new: str) -> None:
+def check_change_password(
+    user: User, current: str, new: str, credential: Credential | None = None
+) -> None:
     if not verify_password(user.password_hash, current):
         raise validation_problem(
             [FieldError(pointer="/current_password", location="body", message="is wrong")]
         )
     _password_error(new, user.email, user.display_name, "new_password")
-    do_set_password(user, new, actor=user)
+    do_set_password(user, new, actor=user, keep=credential)
 
 
-def do_set_password(user: User, password: str, *, actor: User | None) -> None:
-    """Set the password and sign the person out everywhere else (their epoch moves on)."""
+def do_set_password(
+    user: User, password: str, *, actor: User | None, keep: Credential | None = None
+) -> None:
+    """Set the password and sign the person out everywhere else (their epoch moves on); the
+    sockets of their cookie sign-ins are closed after the commit, except those of ``keep``'s
+    sign-in (the one changing it, which the boundary re-issues with the new epoch)."""
     user.password_hash = hash_password(password)
     user.auth_epoch += 1
     record_usage(
         kinds.PASSWORD_CHANGE, actor, object_type="user", object_id=user.id, owner_id=user.id
     )
+    payload: dict[str, Any] = {"user_id": user.id, "epoch": user.auth_epoch}
+    if keep is not None and keep.kind == "session" and keep.id is not None:
+        payload["keep_sign_in"] = keep.id
+    enqueue(SIGNED_OUT_ELSEWHERE, payload)
 
 
 # --- tokens -----------------------------------------------------------------------------------

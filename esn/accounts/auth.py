@@ -4,14 +4,23 @@ A request that carries ``Authorization: Bearer`` is authenticated by that token 
 cookie is ignored), and such requests are exempt from CSRF because a browser never adds the
 header on its own. Every other unsafe request made with a signed-in session must carry the
 CSRF token, as must the sign-in itself (login CSRF).
+
+Each sign-in gets a random identifier in its session (``SIGN_IN_KEY``), so that what it opened
+(sockets) can be told apart from what the person's other sign-ins opened: the session
+identifier ``"<user id>:<auth epoch>"`` is the same for all of them.
 """
 
 from __future__ import annotations
 
-from typing import Any, cast
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal, cast
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
+from flask import session as cookie_session
 from flask_login import current_user
+from itsdangerous import BadSignature
 from sqlalchemy import CursorResult, or_, select
 from sqlalchemy.orm import Session, lazyload
 
@@ -24,6 +33,7 @@ from esn.database import write_intent
 from esn.extensions import csrf, db, login_manager
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SIGN_IN_KEY = "esn_sign_in"  # the sign-in's random identifier, in the (signed) session cookie
 # Endpoints that need CSRF protection even without a signed-in session.
 CSRF_ANONYMOUS_ENDPOINTS = {"accounts.sign_in"}
 
@@ -34,6 +44,58 @@ def _bearer() -> str | None:
     if scheme.lower() != "bearer":
         return None
     return value.strip()
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What authenticated a request or opened a socket.
+
+    ``session``: a cookie sign-in; ``id`` is its sign-in identifier (None for a session signed
+    in before sign-ins had one) and ``epoch`` the auth epoch it carries. ``token``: an API
+    token; ``id`` is the token's row id, never its secret. ``expires_at``: when it stops being
+    accepted, if known (a token's expiry; for a socket, its session cookie's).
+    """
+
+    kind: Literal["session", "token"]
+    id: str | int | None
+    epoch: int | None = None
+    expires_at: datetime | None = None
+
+
+def token_credential(token: ApiToken) -> Credential:
+    return Credential("token", token.id, expires_at=token.expires_at)
+
+
+def start_sign_in() -> None:
+    """Give the session just signed in its own identifier (call after ``login_user``)."""
+    cookie_session[SIGN_IN_KEY] = secrets.token_urlsafe(16)
+
+
+def current_credential() -> Credential | None:
+    """The credential that authenticated this request, or None if nobody is signed in."""
+    if signed_in_user() is None:
+        return None
+    found: Credential | None = g.get("credential")
+    return found
+
+
+def session_cookie_expires_at() -> datetime | None:
+    """When this request's session cookie stops being accepted: Flask refuses a cookie signed
+    longer ago than the session lifetime (counted in whole seconds: refused once the age in
+    whole seconds exceeds it). None if there is no readable cookie."""
+    app = current_app
+    value = request.cookies.get(app.config["SESSION_COOKIE_NAME"])
+    make_serializer = getattr(app.session_interface, "get_signing_serializer", None)
+    serializer = make_serializer(app) if value and make_serializer is not None else None
+    if serializer is None:
+        return None
+    try:
+        _, signed_at = serializer.loads(value, return_timestamp=True)
+    except BadSignature:
+        return None
+    lifetime = int(app.permanent_session_lifetime.total_seconds())
+    expires: datetime = signed_at + timedelta(seconds=lifetime + 1)
+    return expires
 
 
 # Who is asking needs the person's row only: their department, roles and skills are loaded
@@ -52,6 +114,10 @@ def _load_from_session(session_id: str) -> User | None:
     if user is None or not user.is_active or user.auth_epoch != int(epoch):
         return None
     g.auth_method = "session"
+    sign_in = cookie_session.get(SIGN_IN_KEY)
+    g.credential = Credential(
+        "session", sign_in if isinstance(sign_in, str) else None, epoch=int(epoch)
+    )
     return user
 
 
@@ -70,6 +136,7 @@ def _load_from_bearer(_request: object) -> User | None:
         return None
     g.auth_method = "token"
     g.api_token_id = api_token.id
+    g.credential = token_credential(api_token)
     return user
 
 

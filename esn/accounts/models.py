@@ -55,12 +55,12 @@ class User(Base):
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     department: Mapped[Department | None] = relationship(lazy="joined")
+    # Loaded when read: most loads of a person (an author, a recipient, who is asking) never
+    # need them; listings that show them ask for them in one query (selectinload).
     role_rows: Mapped[list[UserRole]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin", order_by="UserRole.role"
+        cascade="all, delete-orphan", order_by="UserRole.role"
     )
-    skill_rows: Mapped[list[UserSkill]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin"
-    )
+    skill_rows: Mapped[list[UserSkill]] = relationship(cascade="all, delete-orphan")
 
     @property
     def roles(self) -> list[Role]:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from esn import access
 from esn.accounts import actions
-from esn.accounts.auth import require_user, signed_in_user
+from esn.accounts.auth import current_credential, require_user, signed_in_user, start_sign_in
 from esn.accounts.importer import import_people
 from esn.accounts.models import ApiToken, User
 from esn.accounts.schemas import (
@@ -101,13 +101,16 @@ def sign_in(body: SignIn) -> SessionState:
     session.clear()
     g.pop("csrf_token", None)  # Flask-WTF caches the request's token here
     login_user(user)
+    start_sign_in()
     return SessionState(user=_signed_in(user), csrf_token=generate_csrf())
 
 
 @operation(bp, "/auth/sign-out", "POST", summary="Sign out", tags=["auth"], status=204)
 def sign_out() -> None:
+    """Closes the sockets this sign-in opened (not those of the person's other sign-ins or
+    tokens). With a bearer token it only records the sign-out: revoke the token instead."""
     user = require_user()
-    actions.do_sign_out(user)
+    actions.do_sign_out(user, current_credential())
     db.session.commit()
     logout_user()
     session.clear()
@@ -133,9 +136,11 @@ def get_me() -> SignedInPerson:
     status=204,
 )
 def change_password(body: PasswordChange) -> None:
-    """Signs out every other session; this one stays signed in."""
+    """Signs out every other session, closing their sockets; this one stays signed in."""
     user = require_user()
-    actions.check_change_password(user, body.current_password, body.new_password)
+    actions.check_change_password(
+        user, body.current_password, body.new_password, current_credential()
+    )
     db.session.commit()
     if request.authorization is None:
         login_user(user)  # re-issue this session with the new epoch

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, selectinload
 
 from esn import access
 from esn.accounts.models import Skill, User, UserSkill
@@ -48,7 +48,11 @@ def _like_escape(text: str) -> str:
 
 def list_people(viewer: User, query: PeopleQuery) -> tuple[list[User], str | None]:
     """One page of the directory, ordered by name, filtered by what ``viewer`` may see."""
-    stmt = select(User).where(access.directory_filter(viewer))
+    stmt = (
+        select(User)
+        .where(access.directory_filter(viewer))
+        .options(selectinload(User.skill_rows))
+    )
     if not (query.include_inactive and access.is_admin(viewer)):
         stmt = stmt.where(User.is_active.is_(True))
     if query.department_id is not None:

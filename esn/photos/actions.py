@@ -185,6 +185,8 @@ def check_attach_photos(author: User, photo_ids: list[int]) -> list[Photo]:
         raise _field_error("photo_ids", f"a post carries at most {MAX_PHOTOS_PER_POST} photos")
     if len(set(photo_ids)) != len(photo_ids):
         raise _field_error("photo_ids", "a photo is listed twice")
+    if not photo_ids:
+        return []
     photos = {
         p.id: p
         for p in db.session.scalars(

@@ -45,7 +45,7 @@ class QueueUnavailable(RuntimeError):
     """The shared message queue (Redis) cannot be reached: the job is retried later."""
 
 
-def _check_queue() -> None:
+def check_queue() -> None:
     """python-socketio drops an emit it cannot publish (it logs and gives up); asking Redis
     first turns an outage into a failed job, which the outbox retries until Redis is back."""
     url = current_app.config["REDIS_URL"]
@@ -68,7 +68,7 @@ _PINGERS: dict[str, Any] = {}
 
 
 def _emit(event: str, data: dict[str, Any], room: str) -> None:
-    _check_queue()
+    check_queue()
     socketio.emit(event, data, to=room)
 
 
@@ -105,10 +105,8 @@ def _deliver(payload: dict[str, Any]) -> list[Executable] | None:
     moment = now()
     until = quiet_until(db.session, user, moment)
     if until is not None:
-        # Held back: pushed when the quiet hours end (one release job), and carried by the
-        # next digest.
-        if n.held:
-            return None
+        # Held back: pushed when the quiet hours end (a release job; one that comes while it
+        # is quiet again sets the next), and carried by the next digest.
         return [
             update(Notification).where(Notification.id == n.id).values(held=True),
             later(NOTIFY, {"id": n.id}, until),
@@ -153,7 +151,7 @@ def _feed(payload: dict[str, Any]) -> None:
 
 def _membership(payload: dict[str, Any]) -> None:
     member = bool(payload["member"])
-    _check_queue()  # a move that cannot be published fails the job, which is retried
+    check_queue()  # a move that cannot be published fails the job, which is retried
     move_sockets(payload["user_id"], payload["group_id"], member=member)
     _emit(
         "group:membership_changed",
@@ -165,7 +163,7 @@ def _membership(payload: dict[str, Any]) -> None:
 def _close(payload: dict[str, Any]) -> None:
     """A deactivated person's open sockets are closed (their sign-in and tokens are revoked in
     the same transaction, so they cannot open new ones)."""
-    _check_queue()
+    check_queue()
     close_sockets(payload["user_id"])
 
 

@@ -89,8 +89,9 @@ def _hashtag_ids(tags: Mapping[str, str]) -> dict[str, int]:
     )
 
 
-def _set_hashtags(post: Post, tags: Mapping[str, str]) -> None:
-    db.session.execute(delete(PostHashtag).where(PostHashtag.post_id == post.id))
+def _set_hashtags(post: Post, tags: Mapping[str, str], *, new: bool = False) -> None:
+    if not new:
+        db.session.execute(delete(PostHashtag).where(PostHashtag.post_id == post.id))
     ids = _hashtag_ids(tags)
     if ids:
         db.session.execute(
@@ -216,7 +217,7 @@ def do_create_post(author: User, fields: dict[str, Any], group: Group | None) ->
     )
     db.session.add(post)
     db.session.flush()
-    _set_hashtags(post, rendered.hashtags)
+    _set_hashtags(post, rendered.hashtags, new=True)
     payload = {"kind": post.kind.value, "is_question": post.is_question}
     _post_event(kinds.POST_PUBLISH if publish else kinds.POST_DRAFT, author, post, payload=payload)
     _add_mentions(author, post, TargetType.post, post.id, rendered.mentions, record=publish)

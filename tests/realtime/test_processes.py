@@ -29,6 +29,7 @@ from sqlalchemy import select
 
 from esn import create_app
 from esn.accounts.actions import do_create_token
+from esn.accounts.models import User
 from esn.clock import system_now
 from esn.extensions import db
 from esn.outbox.models import OutboxJob
@@ -420,3 +421,28 @@ def test_removal_after_a_redis_restart_still_moves_sockets(cluster: Cluster) -> 
     for live in lives.values():
         live.wait_for("feed:new_item", lambda d: d["post_id"] == first)
     assert_removal_moves_sockets(owner, group, lives, bob)
+
+
+def test_revocation_via_one_process_closes_the_tokens_sockets_on_both(cluster: Cluster) -> None:
+    """Bob revokes one of his two tokens through server 1: the sockets opened with it close on
+    both servers (the instruction goes through his room, over Redis); his socket on server 2
+    opened with the other token stays open and still gets his notifications."""
+    ann, bob = cluster.person("ann"), cluster.person("bob")
+    fresh()
+    _, second = do_create_token(db.session.get(User, bob["id"]), "second", None)
+    db.session.commit()
+    tokens = bob["on"][0].call("GET", "/me/tokens")["items"]
+    revoked = next(t["id"] for t in tokens if t["name"] == "process test")
+    on_two, on_one = cluster.connect(bob, 1), cluster.connect(bob, 0)
+    kept = Live("bob-second@server2")
+    cluster.sockets.append(kept)
+    kept.connect(cluster.servers[1].base, auth={"token": second})
+    with_second = Http(cluster.servers[0].base, second)
+    cluster.clients.append(with_second)
+
+    with_second.call("DELETE", f"/me/tokens/{revoked}", 204)
+    on_two.wait_for("disconnect")
+    on_one.wait_for("disconnect")
+    barrier = ann["on"][0].post_in(f"Still there, @{bob['handle']}?")
+    kept.wait_for("notification:new", lambda d: d["post_id"] == barrier)
+    assert kept.client.connected

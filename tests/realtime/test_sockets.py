@@ -11,6 +11,7 @@ the same socket (a socket delivers in order).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,15 +23,18 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from esn.accounts.actions import do_create_token
+from esn.accounts.auth import Credential
 from esn.accounts.models import User
+from esn.clock import now
 from esn.extensions import db
 from esn.groups.actions import do_join
 from esn.groups.models import Group
 from esn.outbox.models import OutboxJob
 from esn.realtime.models import Notification
 from esn.realtime.notifications import NOTIFY
+from esn.realtime.sockets import was_opened_with
 from tests.conftest import PASSWORD, fresh, make_user
-from tests.realtime.live import Http, Live
+from tests.realtime.live import WAIT, Http, Live
 
 
 @pytest.fixture
@@ -378,3 +382,157 @@ def test_deactivation_closes_the_persons_sockets(app: Flask, people: Any, connec
     again = Live("ex-again")
     with pytest.raises(socketio.exceptions.ConnectionError):
         again.connect(owner.http.base, auth={"token": leaving.token})
+
+
+# --- sign-out, revocation, password change and expiry close the sockets they concern ----------
+
+
+class Browser:
+    """A browser signed in as someone, with a socket opened by its session cookie."""
+
+    def __init__(self, base: str, sockets: list[Live], email: str, name: str) -> None:
+        self.base = base
+        self.http = Http(base)
+        self.cookie = self.http.sign_in(email, PASSWORD)
+        self.live = Live(name, websocket_extra_options={"suppress_origin": True})
+        sockets.append(self.live)
+        self.live.connect(base, headers={"Cookie": self.cookie, "Origin": base})
+
+    def csrf(self) -> dict[str, str]:
+        return {"X-CSRFToken": self.http.call("GET", "/auth/session")["csrf_token"]}
+
+    def refused(self, cookie: str) -> bool:
+        """Whether a socket with this Cookie header is refused."""
+        again = Live("again", websocket_extra_options={"suppress_origin": True})
+        try:
+            again.connect(self.base, headers={"Cookie": cookie, "Origin": self.base})
+        except socketio.exceptions.ConnectionError:
+            return True
+        again.disconnect()
+        return False
+
+
+def token_id(person: Person, name: str) -> int:
+    items = person.http.call("GET", "/me/tokens")["items"]
+    return int(next(t["id"] for t in items if t["name"] == name))
+
+
+def test_sign_out_closes_the_sockets_of_that_sign_in_only(
+    base: str, people: Any, connect: Any, sockets: list[Live]
+) -> None:
+    a, b = people("ann"), people("bob")
+    leaving = Browser(base, sockets, b.email, "bob-browser-1")
+    staying = Browser(base, sockets, b.email, "bob-browser-2")
+    by_token = connect(b, "bob-token")
+
+    leaving.http.call("POST", "/auth/sign-out", 204, headers=leaving.csrf())
+    leaving.live.wait_for("disconnect")
+    # The person's other sign-in and their token socket stay open and still get notifications.
+    last = barrier(a, b, by_token)
+    staying.live.wait_for("notification:new", lambda d: d["post_id"] == last)
+    assert staying.live.client.connected and by_token.client.connected
+    assert leaving.live.matching("notification:new") == []
+    # The signed-out browser's cookie opens no socket any more.
+    jar = "; ".join(f"{c.name}={c.value}" for c in leaving.http.session.cookies)
+    assert leaving.refused(jar)
+
+
+def test_revoking_a_token_closes_the_sockets_it_opened_only(
+    base: str, people: Any, connect: Any, sockets: list[Live]
+) -> None:
+    a, b = people("ann"), people("bob")
+    fresh()
+    _, second = do_create_token(db.session.get(User, b.id), "second", None)
+    db.session.commit()
+    first_id = token_id(b, "socket test")
+    by_auth = connect(b, "bob-token-a")
+    by_header = connect(b, "bob-token-a-header", headers={"Authorization": f"Bearer {b.token}"})
+    other = connect(b, "bob-token-b", auth={"token": second})
+    browser = Browser(base, sockets, b.email, "bob-browser")
+
+    Http(base, second).call("DELETE", f"/me/tokens/{first_id}", 204)
+    by_auth.wait_for("disconnect")
+    by_header.wait_for("disconnect")
+    last = barrier(a, b, other)
+    browser.live.wait_for("notification:new", lambda d: d["post_id"] == last)
+    assert other.client.connected and browser.live.client.connected
+    # The revoked token opens no socket any more, by ``auth`` or by header.
+    header = {"Authorization": f"Bearer {b.token}"}
+    for options in ({"auth": {"token": b.token}}, {"headers": header}):
+        again = Live("bob-token-a-again")
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            again.connect(base, **options)
+        again.disconnect()
+
+
+def test_a_password_change_closes_the_sockets_of_the_other_sign_ins(
+    base: str, people: Any, connect: Any, sockets: list[Live]
+) -> None:
+    a, b = people("ann"), people("bob")
+    changing = Browser(base, sockets, b.email, "bob-changing")
+    other = Browser(base, sockets, b.email, "bob-elsewhere")
+    by_token = connect(b, "bob-token")
+
+    changing.http.call(
+        "PUT",
+        "/me/password",
+        204,
+        json={"current_password": PASSWORD, "new_password": "a new and long passphrase"},
+        headers=changing.csrf(),
+    )
+    other.live.wait_for("disconnect")
+    # The sign-in that changed it stays signed in, and so does its socket; tokens are not
+    # sign-ins.
+    last = barrier(a, b, by_token)
+    changing.live.wait_for("notification:new", lambda d: d["post_id"] == last)
+    assert changing.live.client.connected
+    assert other.refused(other.cookie)
+
+
+def test_a_socket_closes_when_its_token_expires(base: str, people: Any, connect: Any) -> None:
+    b = people("bob")
+    fresh()
+    token, secret = do_create_token(db.session.get(User, b.id), "short-lived", None)
+    token.expires_at = now() + timedelta(seconds=2)
+    db.session.commit()
+    live = connect(b, "bob-short-lived", auth={"token": secret})
+    opened = time.monotonic()
+    live.wait_for("disconnect", timeout=WAIT)
+    assert time.monotonic() - opened > 1.0  # closed at the expiry, not at once
+    again = Live("bob-expired")
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        again.connect(base, auth={"token": secret})
+    again.disconnect()
+
+
+@pytest.mark.parametrize(
+    "app_config",
+    [{"OUTBOX_DISPATCH": "sync", "COOKIE_SECURE": False, "SESSION_LIFETIME_HOURS": 3 / 3600}],
+)
+def test_a_cookie_socket_closes_when_its_session_expires(
+    base: str, people: Any, sockets: list[Live]
+) -> None:
+    """Flask refuses a session cookie signed longer ago than the session lifetime (3 s here);
+    a socket opened with it is closed at that moment, and it opens no new one."""
+    b = people("bob")
+    browser = Browser(base, sockets, b.email, "bob-browser")
+    browser.live.wait_for("disconnect", timeout=WAIT)
+    assert browser.refused(browser.cookie)
+
+
+def test_which_sockets_a_close_names() -> None:
+    one = Credential("session", "s1", epoch=2)
+    old = Credential("session", None, epoch=1)
+    token = Credential("token", 7)
+    cases = [
+        (None, [one, old, token, None]),
+        ({"kind": "session", "id": "s1"}, [one]),
+        ({"kind": "session", "id": None}, [old]),
+        ({"kind": "token", "id": 7}, [token]),
+        ({"kind": "token", "id": 8}, []),
+        ({"kind": "session", "epoch_below": 3}, [one, old]),
+        ({"kind": "session", "epoch_below": 2}, [old]),
+        ({"kind": "session", "epoch_below": 3, "keep_id": "s1"}, [old]),
+    ]
+    for wanted, closed in cases:
+        assert [c for c in (one, old, token, None) if was_opened_with(c, wanted)] == closed, wanted
