@@ -49,9 +49,7 @@ def _like_escape(text: str) -> str:
 def list_people(viewer: User, query: PeopleQuery) -> tuple[list[User], str | None]:
     """One page of the directory, ordered by name, filtered by what ``viewer`` may see."""
     stmt = (
-        select(User)
-        .where(access.directory_filter(viewer))
-        .options(selectinload(User.skill_rows))
+        select(User).where(access.directory_filter(viewer)).options(selectinload(User.skill_rows))
     )
     if not (query.include_inactive and access.is_admin(viewer)):
         stmt = stmt.where(User.is_active.is_(True))
