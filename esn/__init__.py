@@ -15,6 +15,7 @@ from esn.api.spec import install_body_limits
 from esn.database import (
     SAFE_WRITE_METHODS,
     configure_engine,
+    include_migration_object,
     render_migration_item,
     reset_write_intent,
     set_write_intent,
@@ -80,6 +81,7 @@ def register_extensions(app: Flask) -> None:
     from esn.photos.storage import install as install_photo_store
     from esn.realtime import delivery, sessions  # noqa: F401  (outbox handlers, usage listeners)
     from esn.realtime.sockets import install as install_sockets
+    from esn.search import indexing  # noqa: F401  (outbox handler, usage listeners)
 
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     db.init_app(app)
@@ -92,6 +94,7 @@ def register_extensions(app: Flask) -> None:
         render_as_batch=True,
         compare_type=True,
         render_item=render_migration_item,
+        include_object=include_migration_object,
     )
     csrf.init_app(app)
     limiter.init_app(app)
@@ -115,6 +118,7 @@ def register_blueprints(app: Flask) -> None:
     from esn.moderation.routes import bp as moderation_bp
     from esn.photos.routes import bp as photos_bp
     from esn.realtime.routes import bp as realtime_bp
+    from esn.search.routes import bp as search_bp
     from esn.social.routes import bp as social_bp
 
     for bp in (
@@ -127,6 +131,7 @@ def register_blueprints(app: Flask) -> None:
         moderation_bp,
         photos_bp,
         realtime_bp,
+        search_bp,
         governance_bp,
         dashboard_bp,
     ):

@@ -54,6 +54,10 @@ def register(app: Flask) -> None:
 
     app.cli.add_command(notifications_cli)
 
+    from esn.search.commands import search_cli
+
+    app.cli.add_command(search_cli)
+
 
 # --- users ---------------------------------------------------------------------------------
 

@@ -69,6 +69,11 @@ DEFAULTS: dict[str, Any] = {
     "SMTP_PASSWORD": "",
     "SMTP_STARTTLS": False,
     "MAIL_FROM": "esn@localhost",
+    # Search: "sql" (the embedded default: SQLite FTS5 or PostgreSQL full-text search in the
+    # application's database) or "elasticsearch" (ELASTICSEARCH_URL names the cluster; the SQL
+    # backend answers, marked degraded, while it is unavailable).
+    "SEARCH_BACKEND": "sql",
+    "ELASTICSEARCH_URL": "",
     "LOG_LEVEL": "INFO",
     # "json" (one object per line) or "text".
     "LOG_FORMAT": "json",
@@ -123,6 +128,10 @@ def load(
         raise ValueError("READING_SCHEDULE must be monthly or off")
     if settings["OUTBOX_DISPATCH"] not in {"thread", "sync", "off"}:
         raise ValueError("OUTBOX_DISPATCH must be one of thread, sync, off")
+    if settings["SEARCH_BACKEND"] not in {"sql", "elasticsearch"}:
+        raise ValueError("SEARCH_BACKEND must be sql or elasticsearch")
+    if settings["SEARCH_BACKEND"] == "elasticsearch" and not settings["ELASTICSEARCH_URL"]:
+        raise ValueError("SEARCH_BACKEND=elasticsearch needs ELASTICSEARCH_URL")
     if settings["PHOTO_STORE"] not in {"local", "s3"}:
         raise ValueError("PHOTO_STORE must be local or s3")
     if settings["PHOTO_STORE"] == "s3" and not settings["S3_BUCKET"]:

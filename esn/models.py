@@ -9,6 +9,7 @@ from esn.moderation import models as moderation_models
 from esn.outbox import models as outbox_models
 from esn.photos import models as photos_models
 from esn.realtime import models as realtime_models
+from esn.search import models as search_models
 from esn.social import models as social_models
 from esn.usage import models as usage_models
 from esn.usage import rollups as usage_rollups
@@ -23,6 +24,7 @@ __all__ = [
     "outbox_models",
     "photos_models",
     "realtime_models",
+    "search_models",
     "social_models",
     "usage_models",
     "usage_rollups",

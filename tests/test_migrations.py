@@ -12,7 +12,7 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, inspect, text
 
 from esn import create_app
-from esn.database import render_migration_item
+from esn.database import include_migration_object, render_migration_item
 from esn.extensions import Base, db
 from tests.conftest import postgresql_base_url
 
@@ -20,7 +20,12 @@ from tests.conftest import postgresql_base_url
 def test_models_and_migrations_agree(app):
     with db.engine.connect() as conn:
         context = MigrationContext.configure(
-            conn, opts={"compare_type": True, "render_item": render_migration_item}
+            conn,
+            opts={
+                "compare_type": True,
+                "render_item": render_migration_item,
+                "include_object": include_migration_object,
+            },
         )
         diff = compare_metadata(context, Base.metadata)
     assert diff == [], f"models and migrations differ: {diff}"

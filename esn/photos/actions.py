@@ -228,6 +228,11 @@ def do_edit_photo(editor: User, photo: Photo, changes: dict[str, Any]) -> Photo:
         post = db.session.get(Post, photo.post_id)
         if post is not None and post.deleted_at is None:
             social.do_edit_post(editor, post, {"body": photo.caption})
+    if "caption" in changes:
+        # A caption edit records no usage event of its own: the search index is told here.
+        from esn.search.indexing import queue as queue_search_index
+
+        queue_search_index({"photo": photo.id})
     return photo
 
 

@@ -91,7 +91,19 @@ def _hashtag_ids(tags: Mapping[str, str]) -> dict[str, int]:
 
 def _set_hashtags(post: Post, tags: Mapping[str, str], *, new: bool = False) -> None:
     if not new:
-        db.session.execute(delete(PostHashtag).where(PostHashtag.post_id == post.id))
+        dropped = list(
+            db.session.scalars(
+                delete(PostHashtag)
+                .where(PostHashtag.post_id == post.id)
+                .returning(PostHashtag.hashtag_id)
+            )
+        )
+        if dropped:
+            # A tag the post no longer carries may have lost its last reader: search is told
+            # here, as the edit's event only names the post (which now carries the new tags).
+            from esn.search.indexing import queue as queue_search_index
+
+            queue_search_index({"hashtags": sorted(set(dropped))})
     ids = _hashtag_ids(tags)
     if ids:
         db.session.execute(

@@ -1,0 +1,1 @@
+"""Search: people and content, with visibility in three layers (see ``backend``)."""
