@@ -199,18 +199,21 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server(url: str, workdir: Path, workers: int, threads: int) -> Iterator[tuple[str, int]]:
+def server(
+    url: str, workdir: Path, workers: int, threads: int, *, outbox: str = "off"
+) -> Iterator[tuple[str, int]]:
     """gunicorn serving ``wsgi:app`` on loopback, as production runs it; yields its base URL
-    and the process id of its master."""
+    and the process id of its master. ``outbox`` is ``ESN_OUTBOX_DISPATCH`` (``off``: jobs wait
+    in the outbox; ``thread``: they run after each commit, as in production)."""
     port = _free_port()
     env = {
         **os.environ,
         "ESN_DATABASE_URL": url,
         "ESN_INSTANCE_PATH": str(workdir / "instance"),
         "ESN_SECRET_KEY": "benchmark-secret-key-not-for-production",
-        "ESN_OUTBOX_DISPATCH": "off",
+        "ESN_OUTBOX_DISPATCH": outbox,
     }
-    log = (workdir / f"gunicorn-{workers}x{threads}.log").open("w")
+    log = (workdir / f"gunicorn-{workers}x{threads}-{outbox}.log").open("w")
     proc = subprocess.Popen(
         [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
          "--worker-class", "gthread", "--threads", str(threads), "--backlog", "2048",

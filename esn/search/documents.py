@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from esn.accounts.models import User, UserSkill
 from esn.directory.models import Department
@@ -234,24 +234,41 @@ def _skills_of(user_ids: list[int]) -> dict[int, list[str]]:
 
 
 def hashtag_document(tag: Hashtag) -> Document | None:
-    posts = db.session.execute(
-        select(Post)
+    """Aggregated in the database: a popular tag has hundreds of thousands of posts, and a new
+    tagged post re-indexes each of its tags."""
+    tagged = (
+        select(Post.id)
         .join(PostHashtag, PostHashtag.post_id == Post.id)
         .where(PostHashtag.hashtag_id == tag.id)
-    ).scalars()
-    groups = _group_map()
+    )
+    # The newest change time of any of the tag's posts, whatever their state.
+    moments = db.session.execute(
+        select(
+            func.max(Post.created_at),
+            func.max(Post.published_at),
+            func.max(Post.edited_at),
+            func.max(Post.deleted_at),
+        ).where(Post.id.in_(tagged))
+    ).one()
+    readable = (Post.id.in_(tagged), Post.status == PostStatus.published, Post.deleted_at.is_(None))
     tokens: set[str] = set()
-    version = 0
-    for post in posts:
-        version = max(version, version_of(post_version_with_delete(post)))
-        if post.status == PostStatus.published:
-            audience = post_audience(post, groups.get(post.group_id or 0))
-            if audience:
-                tokens |= audience
+    # Posts outside groups: everyone inside (and their authors).
+    for author_id in db.session.scalars(
+        select(Post.author_id).where(*readable, Post.group_id.is_(None)).distinct()
+    ):
+        tokens |= _published_audience(author_id, None)
+    for group in db.session.scalars(
+        select(Group).where(Group.id.in_(select(Post.group_id).where(*readable).distinct()))
+    ):
+        tokens |= _published_audience(0, group)
     if not tokens:
         return None
     return Document(
-        type="hashtag", id=tag.id, version=version, audience=frozenset(tokens), title=tag.label
+        type="hashtag",
+        id=tag.id,
+        version=version_of(*moments),
+        audience=frozenset(tokens),
+        title=tag.label,
     )
 
 

@@ -28,8 +28,8 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager, suppress
 from typing import Any, Literal
 
 from sqlalchemy import bindparam, delete, func, insert, select, text, update
@@ -59,6 +59,11 @@ MAX_INPUT_CHARS = 2000
 RECENCY_SECONDS = 30 * 24 * 3600
 _WORD = re.compile(r"[^\W_]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# People, and only people, carry keyword values (department, location, skills), and their text
+# is in the title (the name) and keywords columns: a person's body is empty. On SQLite a search
+# for people only, and the keyword facets, match those two columns, which spares FTS5 reading
+# every post that holds the words.
+PEOPLE_COLUMNS = "{title keywords}"
 TSV = (
     "to_tsvector('simple'::regconfig, coalesce(d.title, '') || ' ' || coalesce(d.body, '') "
     "|| ' ' || coalesce(d.keywords, ''))"
@@ -117,20 +122,40 @@ def _facet_rows(doc: Document) -> list[tuple[str, str]]:
     return rows
 
 
+COLUMNS = (
+    "doc_type",
+    "object_id",
+    "version",
+    "title",
+    "body",
+    "keywords",
+    "name_key",
+    "group_id",
+    "author_id",
+    "post_id",
+    "created_ts",
+)
+
+
+def _values(doc: Document) -> tuple[Any, ...]:
+    """The ``search_documents`` row of a document, in the order of ``COLUMNS``."""
+    return (
+        doc.type,
+        doc.id,
+        doc.version,
+        doc.title,
+        doc.body,
+        _keywords(doc),
+        doc.title.lower()[:200],
+        doc.group_id,
+        doc.author_id,
+        doc.post_id,
+        int(doc.created_at.timestamp()) if doc.created_at else None,
+    )
+
+
 def _row(doc: Document) -> dict[str, Any]:
-    return {
-        "doc_type": doc.type,
-        "object_id": doc.id,
-        "version": doc.version,
-        "title": doc.title,
-        "body": doc.body,
-        "keywords": _keywords(doc),
-        "name_key": doc.title.lower()[:200],
-        "group_id": doc.group_id,
-        "author_id": doc.author_id,
-        "post_id": doc.post_id,
-        "created_ts": int(doc.created_at.timestamp()) if doc.created_at else None,
-    }
+    return dict(zip(COLUMNS, _values(doc), strict=True))
 
 
 class SqlBackend:
@@ -227,7 +252,8 @@ class SqlBackend:
         """Empty and refill the tables in one transaction: readers keep the old index (their
         snapshot) until it commits. On SQLite the FTS5 index is built once at the end."""
         count = 0
-        with self._write() as conn:
+        with _rebuild_cache() as grow_cache, self._write() as conn:
+            grow_cache(conn)
             sqlite = conn.dialect.name == "sqlite"
             if sqlite:
                 conn.execute(text("INSERT INTO search_fts(search_fts) VALUES ('delete-all')"))
@@ -260,13 +286,16 @@ class SqlBackend:
         if not batch:
             return
         marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        columns = list(_row(batch[0][1]))
         conn.exec_driver_sql(
-            f"INSERT INTO search_documents (id, {', '.join(columns)}) "  # noqa: S608 (fixed)
-            f"VALUES ({', '.join([marker] * (len(columns) + 1))})",
-            [(rid, *_row(d).values()) for rid, d in batch],
+            f"INSERT INTO search_documents (id, {', '.join(COLUMNS)}) "  # noqa: S608 (fixed)
+            f"VALUES ({', '.join([marker] * (len(COLUMNS) + 1))})",
+            [(rid, *_values(d)) for rid, d in batch],
         )
-        tokens = [(rid, t) for rid, d in batch for t in sorted(d.audience)]
+        # In (token, document) order: the primary key's index then grows at a few places
+        # instead of one per document.
+        tokens = sorted(
+            ((rid, t) for rid, d in batch for t in d.audience), key=lambda row: (row[1], row[0])
+        )
         facets = [(rid, f, v) for rid, d in batch for f, v in _facet_rows(d)]
         if tokens:
             conn.exec_driver_sql(
@@ -310,15 +339,26 @@ class SqlBackend:
         dialect = conn.dialect.name
         params: dict[str, Any] = {}
         where, source = self._conditions(dialect, terms, query, audience, params)
-        total = int(
-            conn.execute(text(f"SELECT count(*) FROM {source} WHERE {where}"), params).scalar() or 0  # noqa: S608 (fixed fragments; values are bound)
-        )
+        by_type: dict[str, int] | None = None
+        if "type" in query.facets:
+            # The type facet counts every match the viewer may see, per type: the total is
+            # its sum over the wanted types (one pass over the matches instead of two).
+            by_type = self._facet(conn, dialect, terms, query, audience, "type")
+            total = sum(n for t, n in by_type.items() if t in query.types)
+        else:
+            total = int(
+                conn.execute(text(f"SELECT count(*) FROM {source} WHERE {where}"), params).scalar()  # noqa: S608 (fixed fragments; values are bound)
+                or 0
+            )
         hits = self._page(conn, dialect, terms, query, where, source, params) if total else []
         facets: dict[str, dict[str, int]] = {}
         for facet in query.facets:
-            facets[facet] = (
-                self._facet(conn, dialect, terms, query, audience, facet) if total else {}
-            )
+            if not total:
+                facets[facet] = {}
+            elif facet == "type" and by_type is not None:
+                facets[facet] = by_type
+            else:
+                facets[facet] = self._facet(conn, dialect, terms, query, audience, facet)
         return SearchResult(hits=hits, total=total, facets=facets)
 
     def _conditions(
@@ -330,12 +370,20 @@ class SqlBackend:
         params: dict[str, Any],
         *,
         with_types: bool = True,
+        people: bool = False,
     ) -> tuple[str, str]:
+        """The WHERE clause and the FROM source of a query. ``people``: only documents that
+        carry keyword values count (see ``PEOPLE_COLUMNS``)."""
         clauses: list[str] = []
         if terms and dialect == "sqlite":
-            source = "search_fts JOIN search_documents d ON d.id = search_fts.rowid"
+            # CROSS JOIN keeps the FTS5 index the outer loop: without it SQLite may prefer to
+            # read every document of a type (or every keyword value) and ask FTS5 about each.
+            source = "search_fts CROSS JOIN search_documents d ON d.id = search_fts.rowid"
             clauses.append("search_fts MATCH :match")
-            params["match"] = fts5_match(terms)
+            match = fts5_match(terms)
+            if people or (with_types and query.types == frozenset({"person"})):
+                match = f"{PEOPLE_COLUMNS} : ({match})"
+            params["match"] = match
         else:
             source = "search_documents d"
             if terms:
@@ -460,10 +508,11 @@ class SqlBackend:
                 f"WHERE {where} GROUP BY d.doc_type"
             )
         else:
-            where, source = self._conditions(dialect, terms, query, audience, params)
+            where, source = self._conditions(dialect, terms, query, audience, params, people=True)
             params["facet_name"] = facet
+            join = "CROSS JOIN" if dialect == "sqlite" else "JOIN"
             sql = (
-                f"SELECT g.value AS v, count(*) AS n FROM {source} JOIN search_facets g "  # noqa: S608 (fixed fragments; values are bound)
+                f"SELECT g.value AS v, count(*) AS n FROM {source} {join} search_facets g "  # noqa: S608 (fixed fragments; values are bound)
                 f"ON g.document_id = d.id AND g.facet = :facet_name WHERE {where} "
                 "GROUP BY g.value ORDER BY n DESC, g.value LIMIT 50"
             )
@@ -503,6 +552,33 @@ class SqlBackend:
             Hit(type="hashtag", id=int(r.object_id), score=1.0, snippet=r.title)
             for r in db.session.execute(stmt)
         ]
+
+
+REBUILD_CACHE_KIB = 256 * 1024
+
+
+@contextmanager
+def _rebuild_cache() -> Iterator[Callable[[Connection], None]]:
+    """On SQLite, a page cache of ``REBUILD_CACHE_KIB`` for the connection given to the
+    callable, while it rebuilds (the default 2 MB makes a rebuild of millions of rows spill
+    pages to the WAL over and over while it fills the tokens' index); the connection's own
+    setting again once the block (and so the transaction) has ended."""
+    grown: list[tuple[Any, int]] = []
+
+    def grow(conn: Connection) -> None:
+        if conn.dialect.name == "sqlite":
+            dbapi = conn.connection.dbapi_connection
+            assert dbapi is not None
+            before = int(dbapi.execute("PRAGMA cache_size").fetchone()[0])
+            dbapi.execute(f"PRAGMA cache_size = -{REBUILD_CACHE_KIB}")
+            grown.append((dbapi, before))
+
+    try:
+        yield grow
+    finally:
+        for dbapi, before in grown:
+            with suppress(Exception):  # a connection closed meanwhile has lost it anyway
+                dbapi.execute(f"PRAGMA cache_size = {before}")
 
 
 def _fts_delete(conn: Connection, old: Any) -> None:
