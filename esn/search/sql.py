@@ -174,15 +174,7 @@ class SqlBackend:
         with self._write() as conn:
             sqlite = conn.dialect.name == "sqlite"
             for doc in documents:
-                old = conn.execute(
-                    select(
-                        SearchDocument.id,
-                        SearchDocument.version,
-                        SearchDocument.title,
-                        SearchDocument.body,
-                        SearchDocument.keywords,
-                    ).where(SearchDocument.doc_type == doc.type, SearchDocument.object_id == doc.id)
-                ).first()
+                old = _stored(conn, doc.type, doc.id)
                 if old is not None and old.version > doc.version:
                     continue  # a newer state is indexed already (a late or replayed job)
                 row = _row(doc)
@@ -228,18 +220,7 @@ class SqlBackend:
         with self._write() as conn:
             sqlite = conn.dialect.name == "sqlite"
             for doc_type, object_id, version in refs:
-                old = conn.execute(
-                    select(
-                        SearchDocument.id,
-                        SearchDocument.version,
-                        SearchDocument.title,
-                        SearchDocument.body,
-                        SearchDocument.keywords,
-                    ).where(
-                        SearchDocument.doc_type == doc_type,
-                        SearchDocument.object_id == object_id,
-                    )
-                ).first()
+                old = _stored(conn, doc_type, object_id)
                 if old is None or old.version > version:
                     continue
                 if sqlite:
@@ -579,6 +560,19 @@ def _rebuild_cache() -> Iterator[Callable[[Connection], None]]:
         for dbapi, before in grown:
             with suppress(Exception):  # a connection closed meanwhile has lost it anyway
                 dbapi.execute(f"PRAGMA cache_size = {before}")
+
+
+def _stored(conn: Connection, doc_type: DocType, object_id: int) -> Any:
+    """The indexed row of a document (what an update or removal replaces), or ``None``."""
+    return conn.execute(
+        select(
+            SearchDocument.id,
+            SearchDocument.version,
+            SearchDocument.title,
+            SearchDocument.body,
+            SearchDocument.keywords,
+        ).where(SearchDocument.doc_type == doc_type, SearchDocument.object_id == object_id)
+    ).first()
 
 
 def _fts_delete(conn: Connection, old: Any) -> None:
