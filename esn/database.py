@@ -127,11 +127,13 @@ def render_migration_item(type_: str, obj: Any, _autogen_context: Any) -> str | 
     return False
 
 
-# Full-text structures that only a hand-written migration creates (0009): the FTS5 virtual
-# table with its shadow tables on SQLite, expression and trigram indexes on PostgreSQL.
+# Full-text structures that only hand-written migrations create (0009, 0010): the FTS5 virtual
+# tables with their shadow tables on SQLite, expression and trigram indexes on PostgreSQL.
 # Autogenerate cannot describe them and must neither drop nor recreate them.
-UNMODELLED_PREFIXES = ("search_fts",)
-UNMODELLED_INDEXES = frozenset({"ix_search_documents_tsv", "ix_search_documents_trgm"})
+UNMODELLED_PREFIXES = ("search_fts", "search_people_fts")
+UNMODELLED_INDEXES = frozenset(
+    {"ix_search_documents_tsv", "ix_search_documents_trgm", "ix_search_documents_people_tsv"}
+)
 
 
 def include_migration_object(

@@ -16,8 +16,9 @@ a group), ``internal`` (every active member of the organisation who is not exter
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime
 from typing import Literal, Protocol
 
@@ -42,7 +43,7 @@ def group_token(group_id: int) -> str:
     return f"group:{group_id}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Document:
     """One searchable thing, as the index stores it.
 
@@ -67,6 +68,65 @@ class Document:
     author_id: int | None = None
     post_id: int | None = None  # a comment's or a photo's thread
     created_at: datetime | None = None
+
+    def __init__(
+        self,
+        type: DocType,
+        id: int,
+        version: int,
+        audience: frozenset[str],
+        title: str = "",
+        body: str = "",
+        handle: str | None = None,
+        job_title: str | None = None,
+        skills: tuple[str, ...] = (),
+        department: str | None = None,
+        location: str | None = None,
+        group_id: int | None = None,
+        author_id: int | None = None,
+        post_id: int | None = None,
+        created_at: datetime | None = None,
+    ) -> None:
+        # The fields above, with their defaults, set at once: a rebuild makes millions of
+        # documents, and the generated __init__ of a frozen dataclass (one object.__setattr__
+        # per field) took three times as long. _check_document_init keeps the two in step.
+        object.__setattr__(
+            self,
+            "__dict__",
+            {
+                "type": type,
+                "id": id,
+                "version": version,
+                "audience": audience,
+                "title": title,
+                "body": body,
+                "handle": handle,
+                "job_title": job_title,
+                "skills": skills,
+                "department": department,
+                "location": location,
+                "group_id": group_id,
+                "author_id": author_id,
+                "post_id": post_id,
+                "created_at": created_at,
+            },
+        )
+
+
+def _check_document_init() -> None:
+    """``Document.__init__`` takes every field, in order, with the field's default, and sets
+    them all (at import: a field added to one and not the other fails at once)."""
+    params = list(inspect.signature(Document.__init__).parameters.values())[1:]
+    declared = fields(Document)
+    assert [(p.name, p.default) for p in params] == [
+        (f.name, f.default if f.default is not MISSING else inspect.Parameter.empty)
+        for f in declared
+    ], "Document.__init__ is out of step with its fields"
+    sample = Document(type="post", id=0, version=0, audience=frozenset())
+    assert list(vars(sample)) == [f.name for f in declared]
+
+
+_check_document_init()
 
 
 @dataclass(frozen=True)
@@ -110,6 +170,9 @@ class SearchResult:
     hits: list[Hit]
     total: int
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    # False when counting stopped at the backend's cap: ``total`` and the facet counts are then
+    # lower bounds.
+    exact_counts: bool = True
 
 
 class SearchUnavailable(RuntimeError):

@@ -655,11 +655,12 @@ class ElasticsearchBackend:
         hits = [self._hit(h, snippet=True) for h in response["hits"]["hits"]]
         total_info = response["hits"]["total"]
         total = total_info["value"] if isinstance(total_info, dict) else int(total_info)
+        exact = not isinstance(total_info, dict) or total_info.get("relation", "eq") == "eq"
         facets: dict[str, dict[str, int]] = {}
         for facet in query.facets:
             buckets = response.get("aggregations", {}).get(facet, {}).get("buckets", [])
             facets[facet] = {str(b["key"]): int(b["doc_count"]) for b in buckets}
-        return SearchResult(hits=hits, total=total, facets=facets)
+        return SearchResult(hits=hits, total=total, facets=facets, exact_counts=exact)
 
     @staticmethod
     def _check_shards(what: str, response: Any) -> None:

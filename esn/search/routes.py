@@ -70,7 +70,9 @@ def _item(found: Found) -> SearchItem:
     query=SearchQueryIn, response=SearchPage,
 )  # fmt: skip
 def search_all(query: SearchQueryIn) -> SearchPage:
-    """Finds only what you may see; ``total`` and ``facets`` count only that. Syntax
+    """Finds only what you may see; ``total`` and ``facets`` count only that. When more than
+    10,000 match, counting stops: ``exact_counts`` is false, the counts are lower bounds, and
+    the newest matches are the ones ranked. Syntax
     characters in ``q`` are ignored (every word is searched for as written; the last one also
     as a prefix). Without words, people can be listed by ``department``/``location``/``skill``."""
     user = require_user()
@@ -98,6 +100,7 @@ def search_all(query: SearchQueryIn) -> SearchPage:
     return SearchPage(
         items=[_item(f) for f in answer.items],
         total=answer.total,
+        exact_counts=answer.exact_counts,
         facets=answer.facets,
         degraded=answer.degraded,
     )

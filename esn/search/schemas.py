@@ -46,6 +46,10 @@ class SearchItem(Output):
 class SearchPage(Output):
     items: list[SearchItem]
     total: int
+    exact_counts: bool = Field(
+        description="False when more matched than are counted (10,000): total and facet "
+        "counts are then lower bounds, and the newest matches are ranked."
+    )
     facets: dict[str, dict[str, int]]
     degraded: bool = Field(description="Answered by the SQL fallback: Elasticsearch is down.")
 

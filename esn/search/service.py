@@ -84,6 +84,7 @@ class Answer:
     total: int
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
     degraded: bool = False
+    exact_counts: bool = True
 
 
 def _ask(app: Flask, call: Any) -> tuple[Any, bool]:
@@ -104,7 +105,11 @@ def search(app: Flask, viewer: User, query: SearchQuery) -> Answer:
     items = checked(viewer, result.hits)
     dropped = len(result.hits) - len(items)
     return Answer(
-        items=items, total=result.total - dropped, facets=result.facets, degraded=degraded
+        items=items,
+        total=result.total - dropped,
+        facets=result.facets,
+        degraded=degraded,
+        exact_counts=result.exact_counts,
     )
 
 

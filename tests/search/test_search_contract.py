@@ -226,6 +226,25 @@ def test_profile_updates_are_reflected(ada: Person, bob: Person) -> None:
     page = ada.search("origami")
     assert [i["id"] for i in page["items"]] == [bob.id]
     assert page["facets"]["location"] == {"Kyoto": 1}
+    # People alone (their own full-text index), before and after a change of name.
+    assert [i["id"] for i in ada.search("kyoto", type="person")["items"]] == [bob.id]
+    do_update_profile(bob.user, db.session.get(User, bob.id), {"display_name": "Robert Kite"})
+    db.session.commit()
+    assert [s["id"] for s in ada.suggest("people", "rob")] == [bob.id]
+    assert ada.suggest("people", "builder") == []
+    assert [i["id"] for i in ada.search("kite", type="person")["items"]] == [bob.id]
+
+
+def test_people_searches_find_people_only(ada: Person, bob: Person) -> None:
+    """Titles and texts that share a name's first letters are not people."""
+    ada.post("Lovelace and Anna", kind="article", title="Anneal the Lovelace batch")
+    anna = person(ada.api.client.application, "anna@example.org", display_name="Anna Lind")
+    assert [s["id"] for s in ada.suggest("people", "an")] == [anna.id]
+    assert [s["id"] for s in bob.suggest("people", "lovel")] == [ada.id]
+    page = bob.search("lovelace", type="person")
+    assert [(i["type"], i["id"]) for i in page["items"]] == [("person", ada.id)]
+    assert page["total"] == 1 and page["exact_counts"] is True
+    assert page["facets"]["type"]["person"] == 1
 
 
 # --- bad input ----------------------------------------------------------------------------------
