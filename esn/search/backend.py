@@ -16,9 +16,8 @@ a group), ``internal`` (every active member of the organisation who is not exter
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
@@ -89,7 +88,8 @@ class Document:
     ) -> None:
         # The fields above, with their defaults, set at once: a rebuild makes millions of
         # documents, and the generated __init__ of a frozen dataclass (one object.__setattr__
-        # per field) took three times as long. _check_document_init keeps the two in step.
+        # per field) took three times as long. tests/search/test_document_shape.py keeps the
+        # two in step.
         object.__setattr__(
             self,
             "__dict__",
@@ -111,22 +111,6 @@ class Document:
                 "created_at": created_at,
             },
         )
-
-
-def _check_document_init() -> None:
-    """``Document.__init__`` takes every field, in order, with the field's default, and sets
-    them all (at import: a field added to one and not the other fails at once)."""
-    params = list(inspect.signature(Document.__init__).parameters.values())[1:]
-    declared = fields(Document)
-    assert [(p.name, p.default) for p in params] == [
-        (f.name, f.default if f.default is not MISSING else inspect.Parameter.empty)
-        for f in declared
-    ], "Document.__init__ is out of step with its fields"
-    sample = Document(type="post", id=0, version=0, audience=frozenset())
-    assert list(vars(sample)) == [f.name for f in declared]
-
-
-_check_document_init()
 
 
 @dataclass(frozen=True)
