@@ -68,6 +68,11 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # window.
 COUNT_CAP = 10_000
 RANK_WINDOW = 2_000
+# On SQLite the last word is matched as it is, not also as a prefix, when FTS5's vocabulary has
+# it in more documents than this: the count is past the cap with the word alone, and the prefix
+# (`with` → within, without …: FTS5 has prefix indexes of 2 and 3 characters only) would make
+# FTS5 merge the lists of every longer word before it could walk them newest first.
+WHOLE_WORD_DOCUMENTS = 5 * COUNT_CAP
 TSV = (
     "to_tsvector('simple'::regconfig, coalesce(d.title, '') || ' ' || coalesce(d.body, '') "
     "|| ' ' || coalesce(d.keywords, ''))"
@@ -364,7 +369,8 @@ class SqlBackend:
         conn = db.session.connection()
         dialect = conn.dialect.name
         params: dict[str, Any] = {}
-        match = self._conditions(dialect, terms, query, audience, params)
+        whole = dialect == "sqlite" and _in_many_documents(conn, terms[-1] if terms else "")
+        match = self._conditions(dialect, terms, query, audience, params, whole_words=whole)
         # The newest visible matches, at most COUNT_CAP + 1 of them: counting stops there.
         any_type: list[tuple[int, str]] | None = None
         wanted: list[tuple[int, str]] | None = None
@@ -373,7 +379,7 @@ class SqlBackend:
             # when it holds every match, the wanted types' count is taken from it.
             facet_params: dict[str, Any] = {}
             every = self._conditions(
-                dialect, terms, query, audience, facet_params, with_types=False
+                dialect, terms, query, audience, facet_params, with_types=False, whole_words=whole
             )
             any_type = self._newest(conn, every, facet_params)
             if len(any_type) <= COUNT_CAP or query.types >= frozenset(DOC_TYPES):
@@ -414,6 +420,7 @@ class SqlBackend:
         *,
         with_types: bool = True,
         people: bool = False,
+        whole_words: bool = False,
     ) -> _Match:
         """The WHERE clause and the FROM source of a query. ``people``: people only (as is a
         query whose only type is person), matched in their own full-text index."""
@@ -426,7 +433,7 @@ class SqlBackend:
             # read every document of a type (or every keyword value) and ask FTS5 about each.
             source = f"{fts} CROSS JOIN search_documents d ON d.id = {fts}.rowid"
             clauses.append(f"{fts} MATCH :match")
-            params["match"] = fts5_match(terms)
+            params["match"] = fts5_match(terms, prefix_last=people or not whole_words)
         else:
             source = "search_documents d"
             if terms:
@@ -676,6 +683,17 @@ def _indexes_built_after(conn: Connection) -> Iterator[None]:
     yield
     for _, sql in indexes:
         conn.exec_driver_sql(sql)
+
+
+def _in_many_documents(conn: Connection, term: str) -> bool:
+    """Whether FTS5's vocabulary has ``term`` in more than ``WHOLE_WORD_DOCUMENTS`` documents
+    (any audience: a property of the word, not of the viewer)."""
+    if not term:
+        return False
+    found = conn.exec_driver_sql(
+        "SELECT doc FROM search_fts_vocab WHERE term = ?", (term,)
+    ).scalar()
+    return found is not None and int(found) > WHOLE_WORD_DOCUMENTS
 
 
 def _stored(conn: Connection, doc_type: DocType, object_id: int) -> Any:

@@ -54,3 +54,22 @@ def test_a_narrow_type_is_counted_on_its_own(app: Flask) -> None:
     assert page["total"] == 1
     assert page["exact_counts"] is False
     assert page["facets"]["type"]["person"] == 1
+
+
+@pytest.mark.usefixtures("small_cap")
+def test_a_word_in_many_documents_is_matched_whole(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite, a last word that FTS5's vocabulary has in more than WHOLE_WORD_DOCUMENTS
+    documents is not also taken as a prefix; a rarer start of a word still is."""
+    monkeypatch.setattr(sql, "WHOLE_WORD_DOCUMENTS", 4)
+    ada = person(app, "ada@example.org", display_name="Ada Lovelace")
+    posts = [ada.post(f"walrus number {n}") for n in range(7)]
+    longer = ada.post("walruses galore")
+    whole = {i["id"] for i in ada.search("walrus")["items"]}
+    started = {i["id"] for i in ada.search("walru")["items"]}
+    assert longer in started and started <= {*posts, longer}
+    if db.engine.dialect.name == "sqlite":
+        assert whole == set(posts[-3:])
+    else:  # PostgreSQL keeps the prefix (its GIN index answers it from one list)
+        assert longer in whole
