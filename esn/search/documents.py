@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from esn.accounts.models import User, UserSkill
+from esn.database import as_utc
 from esn.directory.models import Department
 from esn.extensions import db
 from esn.groups.models import Group, GroupMember, Visibility
@@ -472,16 +473,7 @@ def _moment_from_text(value: str | None) -> datetime | None:
         # Parsed aware at once: several times faster than parsing, then replace(tzinfo=UTC).
         return datetime.fromisoformat(value + "+00:00")
     except ValueError:  # not the form UTCDateTime writes (say, text with an offset)
-        moment = datetime.fromisoformat(value)
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _moment_from_driver(value: datetime | None) -> datetime | None:
-    """A timestamp as PostgreSQL's driver returns it (aware, in the session's time zone), read
-    as ``UTCDateTime`` reads it."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return as_utc(datetime.fromisoformat(value))
 
 
 class _PostAudiences(dict[tuple[int, int | None, str], frozenset[str] | None]):
@@ -517,9 +509,7 @@ class _Content:
     def __init__(self, groups: dict[int, Group]) -> None:
         self._audiences = _PostAudiences(groups)
         self._moment = (
-            _moment_from_text
-            if db.session.get_bind().dialect.name == "sqlite"
-            else _moment_from_driver
+            _moment_from_text if db.session.get_bind().dialect.name == "sqlite" else as_utc
         )
 
     def posts(self, wanted: set[DocType] | None) -> Iterator[Document]:

@@ -369,7 +369,12 @@ class SqlBackend:
         conn = db.session.connection()
         dialect = conn.dialect.name
         params: dict[str, Any] = {}
-        whole = dialect == "sqlite" and _in_many_documents(conn, terms[-1] if terms else "")
+        # (People-only queries keep the prefix: their own index is small.)
+        whole = (
+            dialect == "sqlite"
+            and query.types != frozenset({"person"})
+            and _in_many_documents(conn, terms[-1] if terms else "")
+        )
         match = self._conditions(dialect, terms, query, audience, params, whole_words=whole)
         # The newest visible matches, at most COUNT_CAP + 1 of them: counting stops there.
         any_type: list[tuple[int, str]] | None = None
@@ -399,11 +404,11 @@ class SqlBackend:
             elif facet == "type" and any_type is not None:
                 # The wanted types from their own count when it is whole (it is whenever
                 # the total is exact), the others from the newest matches of any type.
-                whole = len(wanted) <= COUNT_CAP
+                wanted_in_full = len(wanted) <= COUNT_CAP
                 counted = Counter(
-                    t for _, t in any_type[:COUNT_CAP] if not (whole and t in query.types)
+                    t for _, t in any_type[:COUNT_CAP] if not (wanted_in_full and t in query.types)
                 )
-                if whole:
+                if wanted_in_full:
                     counted.update(t for _, t in wanted)
                 facets[facet] = {t: counted[t] for t in sorted(counted, key=lambda t: -counted[t])}
             else:
